@@ -1,0 +1,185 @@
+// Package config loads the service's configuration from the environment once,
+// applies defaults, validates every value and reports all problems together.
+// Secrets are typed so that they print as [redacted]. Every variable read here
+// is listed, with a comment, in .env.example.
+package config
+
+import (
+	"errors"
+	"strings"
+	"time"
+)
+
+// Mode selects which parts of the service run in this process.
+type Mode string
+
+// Modes: the API and the worker together (default), or either alone.
+const (
+	ModeAll    Mode = "all"
+	ModeAPI    Mode = "api"
+	ModeWorker Mode = "worker"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Mode     Mode
+	Server   Server
+	Supabase Supabase
+	Limits   Limits
+	Worker   Worker
+	LLM      LLM
+	LogLevel string
+}
+
+// Server configures the HTTP listener.
+type Server struct {
+	Addr              string
+	CORSOrigins       []string
+	MaxBodyBytes      int64
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	ShutdownGrace     time.Duration
+}
+
+// Supabase locates the project. With no URL the service uses its in-memory
+// store, as the old route fell back to its in-memory twin.
+type Supabase struct {
+	URL            string
+	AnonKey        Secret // anon JWT or sb_publishable_... key, sent as apikey for users
+	ServiceRoleKey Secret // service_role JWT or sb_secret_... key, for the worker only
+	JWTSecret      Secret // legacy HS256 secret that signs user tokens
+	DevUserID      string // memory mode: the user the printed dev token is for
+}
+
+// Enabled reports whether a Supabase project is configured.
+func (s Supabase) Enabled() bool { return s.URL != "" }
+
+// Limits bound requests.
+type Limits struct {
+	MaxPromptChars   int
+	MaxTokens        int
+	MaxMetadataBytes int
+}
+
+// Worker configures the job engine.
+type Worker struct {
+	Concurrency       int
+	PollInterval      time.Duration
+	LeaseDuration     time.Duration
+	HeartbeatInterval time.Duration
+	ProgressInterval  time.Duration
+	PerUserLimit      int
+	MaxAttempts       int
+	JobTimeout        time.Duration // PPLX_SERVER_TIMEOUT_MS
+	ReasoningTimeout  time.Duration // cap for reasoning models (1.5x JobTimeout)
+	StallTimeout      time.Duration
+	RetryBaseDelay    time.Duration
+	RetryMaxDelay     time.Duration
+	CleanupInterval   time.Duration
+}
+
+// LLM configures the providers.
+type LLM struct {
+	PerplexityKey     Secret
+	PerplexityBaseURL string
+	PerplexityModel   string
+	DemoChunkDelay    time.Duration
+}
+
+// Load reads the configuration through getenv (os.Getenv in main).
+func Load(getenv func(string) string) (Config, error) {
+	r := &reader{getenv: getenv}
+	c := Config{
+		Mode:     Mode(r.oneOf("MODE", string(ModeAll), string(ModeAll), string(ModeAPI), string(ModeWorker))),
+		Server:   loadServer(r),
+		Supabase: loadSupabase(r),
+		Limits: Limits{
+			MaxPromptChars:   r.integer("MAX_PROMPT_CHARS", 10_000, 1, 1_000_000),
+			MaxTokens:        r.integer("MAX_TOKENS_LIMIT", 32_000, 1, 1_000_000),
+			MaxMetadataBytes: r.integer("MAX_METADATA_BYTES", 16<<10, 2, 1<<20),
+		},
+		Worker:   loadWorker(r),
+		LLM:      loadLLM(r),
+		LogLevel: r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+	}
+	c.check(r)
+	if len(r.problems) > 0 {
+		return Config{}, errors.New("configuration: " + strings.Join(r.problems, "; "))
+	}
+	return c, nil
+}
+
+func loadServer(r *reader) Server {
+	addr := r.str("", "ADDR")
+	if addr == "" {
+		addr = ":" + r.str("8080", "PORT")
+	}
+	return Server{
+		Addr:              addr,
+		CORSOrigins:       r.list("CORS_ORIGINS", []string{"*"}),
+		MaxBodyBytes:      int64(r.integer("MAX_BODY_BYTES", 1<<20, 1<<10, 64<<20)),
+		ReadHeaderTimeout: r.duration("READ_HEADER_TIMEOUT", 5*time.Second, time.Second, time.Minute),
+		ReadTimeout:       r.duration("READ_TIMEOUT", 15*time.Second, time.Second, 10*time.Minute),
+		WriteTimeout:      r.duration("WRITE_TIMEOUT", 30*time.Second, time.Second, 10*time.Minute),
+		IdleTimeout:       r.duration("IDLE_TIMEOUT", 120*time.Second, time.Second, time.Hour),
+		ShutdownGrace:     r.duration("SHUTDOWN_GRACE", 25*time.Second, 0, 10*time.Minute),
+	}
+}
+
+func loadSupabase(r *reader) Supabase {
+	return Supabase{
+		URL:            r.baseURL("", "SUPABASE_URL", "VITE_SUPABASE_URL", "NEXT_PUBLIC_SUPABASE_URL"),
+		AnonKey:        r.secret("SUPABASE_ANON_KEY", "SUPABASE_PUBLISHABLE_KEY", "VITE_SUPABASE_ANON_KEY"),
+		ServiceRoleKey: r.secret("SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_SECRET_KEY"),
+		JWTSecret:      r.secret("SUPABASE_JWT_SECRET"),
+		DevUserID:      r.str("00000000-0000-4000-8000-000000000001", "DEV_USER_ID"),
+	}
+}
+
+func loadWorker(r *reader) Worker {
+	timeout := r.duration("PPLX_SERVER_TIMEOUT_MS", 75*time.Second, time.Second, time.Hour)
+	return Worker{
+		Concurrency:       r.integer("WORKER_CONCURRENCY", 16, 0, 10_000),
+		PollInterval:      r.duration("WORKER_POLL_INTERVAL", time.Second, 10*time.Millisecond, time.Minute),
+		LeaseDuration:     r.duration("LEASE_DURATION", 30*time.Second, time.Second, time.Hour),
+		HeartbeatInterval: r.duration("HEARTBEAT_INTERVAL", 10*time.Second, 100*time.Millisecond, 30*time.Minute),
+		ProgressInterval:  r.duration("PROGRESS_INTERVAL", time.Second, 100*time.Millisecond, time.Minute),
+		PerUserLimit:      r.integer("PER_USER_RUNNING_LIMIT", 4, 0, 10_000),
+		MaxAttempts:       r.integer("MAX_ATTEMPTS", 3, 1, 20),
+		JobTimeout:        timeout,
+		ReasoningTimeout:  r.duration("REASONING_TIMEOUT_CAP_MS", 110*time.Second, time.Second, time.Hour),
+		StallTimeout:      r.duration("STALL_TIMEOUT", 30*time.Second, time.Second, time.Hour),
+		RetryBaseDelay:    r.duration("RETRY_BASE_DELAY", 2*time.Second, 0, time.Hour),
+		RetryMaxDelay:     r.duration("RETRY_MAX_DELAY", 60*time.Second, 0, 24*time.Hour),
+		CleanupInterval:   r.duration("CLEANUP_INTERVAL", time.Hour, 0, 7*24*time.Hour),
+	}
+}
+
+func loadLLM(r *reader) LLM {
+	return LLM{
+		PerplexityKey:     r.secret("PERPLEXITY_API_KEY"),
+		PerplexityBaseURL: r.baseURL("https://api.perplexity.ai", "PERPLEXITY_BASE_URL"),
+		PerplexityModel:   r.str("", "PERPLEXITY_MODEL"),
+		DemoChunkDelay:    r.duration("DEMO_CHUNK_DELAY", 100*time.Millisecond, 0, 10*time.Second),
+	}
+}
+
+// check reports problems that involve several variables.
+func (c Config) check(r *reader) {
+	if c.Supabase.Enabled() {
+		if !c.Supabase.AnonKey.Set() {
+			r.fail("SUPABASE_ANON_KEY (or SUPABASE_PUBLISHABLE_KEY) is required with SUPABASE_URL")
+		}
+		if !c.Supabase.ServiceRoleKey.Set() && c.Mode != ModeAPI {
+			r.fail("SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_SECRET_KEY) is required with SUPABASE_URL unless MODE=api")
+		}
+		if !c.Supabase.JWTSecret.Set() {
+			r.fail("SUPABASE_JWT_SECRET is required with SUPABASE_URL to verify user tokens")
+		}
+	}
+	if c.Worker.HeartbeatInterval >= c.Worker.LeaseDuration {
+		r.fail("HEARTBEAT_INTERVAL (%s) must be shorter than LEASE_DURATION (%s)", c.Worker.HeartbeatInterval, c.Worker.LeaseDuration)
+	}
+}

@@ -1,0 +1,120 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// reader reads variables through getenv and collects every problem, so Load
+// can report them all at once.
+type reader struct {
+	getenv   func(string) string
+	problems []string
+}
+
+func (r *reader) fail(format string, args ...any) {
+	r.problems = append(r.problems, fmt.Sprintf(format, args...))
+}
+
+// str returns the first non-empty value among names (aliases), else def.
+func (r *reader) str(def string, names ...string) string {
+	for _, n := range names {
+		if v := strings.TrimSpace(r.getenv(n)); v != "" {
+			return v
+		}
+	}
+	return def
+}
+
+func (r *reader) secret(names ...string) Secret { return Secret(r.str("", names...)) }
+
+func (r *reader) integer(name string, def, min, max int) int {
+	v := r.str("", name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		r.fail("%s must be an integer between %d and %d, got %q", name, min, max, v)
+		return def
+	}
+	return n
+}
+
+// duration accepts Go durations ("30s", "1m"); names ending in _MS take
+// milliseconds, as the old system's variables did.
+func (r *reader) duration(name string, def, min, max time.Duration) time.Duration {
+	v := r.str("", name)
+	if v == "" {
+		return def
+	}
+	var d time.Duration
+	var err error
+	if strings.HasSuffix(name, "_MS") {
+		var ms int64
+		ms, err = strconv.ParseInt(v, 10, 64)
+		d = time.Duration(ms) * time.Millisecond
+	} else {
+		d, err = time.ParseDuration(v)
+	}
+	if err != nil || d < min || d > max {
+		r.fail("%s must be a duration between %s and %s, got %q", name, min, max, v)
+		return def
+	}
+	return d
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v := r.str("", name)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail("%s must be true or false, got %q", name, v)
+		return def
+	}
+	return b
+}
+
+func (r *reader) oneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(r.str(def, name))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail("%s must be one of %s, got %q", name, strings.Join(allowed, ", "), v)
+	return def
+}
+
+// baseURL reads an absolute http(s) URL without a trailing slash.
+func (r *reader) baseURL(def string, names ...string) string {
+	v := r.str(def, names...)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail("%s must be an absolute http(s) URL, got %q", names[0], v)
+		return ""
+	}
+	return strings.TrimRight(v, "/")
+}
+
+func (r *reader) list(name string, def []string) []string {
+	v := r.str("", name)
+	if v == "" {
+		return def
+	}
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,234 @@
+// Command reportd runs the report-job service: the HTTP API and the worker
+// that generates reports with LLMs, over Supabase or, when no project is
+// configured, an in-memory store.
+//
+//	reportd [-mode all|api|worker]   run the service (MODE in the environment works too)
+//	reportd token [-user UUID]       print an access token signed with SUPABASE_JWT_SECRET
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/polaris/reportd/auth"
+	"github.com/polaris/reportd/config"
+	"github.com/polaris/reportd/handlers"
+	"github.com/polaris/reportd/llm"
+	"github.com/polaris/reportd/memory"
+	"github.com/polaris/reportd/report"
+	"github.com/polaris/reportd/supabase"
+	"github.com/polaris/reportd/worker"
+)
+
+// systemPrompt precedes every prompt, as the old route's preamble did.
+const systemPrompt = "You are a careful research assistant. Write a well-structured report in Markdown " +
+	"that answers the request below, cites its sources, and says plainly where evidence is thin."
+
+func main() {
+	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "reportd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "token" {
+		return printToken(args[1:], getenv, stdout)
+	}
+	flags := flag.NewFlagSet("reportd", flag.ContinueOnError)
+	mode := flags.String("mode", "", "all, api or worker (overrides MODE)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(func(k string) string {
+		if k == "MODE" && *mode != "" {
+			return *mode
+		}
+		return getenv(k)
+	})
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, log, stdout)
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // config validated it
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// stores returns the caller-facing store and the worker's queue.
+func stores(cfg config.Config) (report.Store, report.Queue, error) {
+	if !cfg.Supabase.Enabled() {
+		m := memory.New(nil)
+		return m, m, nil
+	}
+	s, err := supabase.New(supabase.Config{
+		URL: cfg.Supabase.URL, AnonKey: cfg.Supabase.AnonKey.Reveal(), ServiceKey: cfg.Supabase.ServiceRoleKey.Reveal(),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, s, nil
+}
+
+// verifier returns the token verifier. Memory mode without a configured
+// secret gets a random one and prints a token for the dev user.
+func verifier(cfg config.Config, log *slog.Logger, stdout io.Writer) (*auth.Verifier, error) {
+	secret := []byte(cfg.Supabase.JWTSecret.Reveal())
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, err
+		}
+		token, err := auth.MintUserToken(secret, cfg.Supabase.DevUserID, "dev@localhost", 24*time.Hour, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		log.Info("memory mode: no SUPABASE_JWT_SECRET, so tokens are signed with a random key until restart",
+			"dev_user_id", cfg.Supabase.DevUserID)
+		fmt.Fprintf(stdout, "\nDev access token (user %s, valid 24h, until restart):\n\n  export TOKEN=%s\n\n",
+			cfg.Supabase.DevUserID, token)
+	}
+	return auth.New(auth.Config{HS256Secret: secret})
+}
+
+func router(cfg config.Config) *llm.Router {
+	r := &llm.Router{DefaultModel: cfg.LLM.PerplexityModel, Demo: llm.Demo{Delay: cfg.LLM.DemoChunkDelay}}
+	if r.DefaultModel == "" {
+		r.DefaultModel = report.DefaultModel
+	}
+	if cfg.LLM.PerplexityKey.Set() {
+		r.Perplexity = llm.NewChat(llm.ChatConfig{
+			Provider: "perplexity", BaseURL: cfg.LLM.PerplexityBaseURL, APIKey: cfg.LLM.PerplexityKey.Reveal(),
+			StallTimeout: cfg.Worker.StallTimeout,
+		})
+	}
+	return r
+}
+
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	store, queue, err := stores(cfg)
+	if err != nil {
+		return err
+	}
+	models := router(cfg)
+	storeKind := "memory"
+	if cfg.Supabase.Enabled() {
+		storeKind = "supabase"
+	}
+	log.Info("reportd starting", "mode", cfg.Mode, "store", storeKind, "addr", cfg.Server.Addr)
+	if storeKind == "memory" && cfg.Mode != config.ModeAll {
+		log.Warn("memory mode keeps jobs inside one process: run MODE=all, or configure SUPABASE_URL to split API and worker")
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	var notifier report.Notifier
+	if cfg.Mode != config.ModeAPI {
+		w := worker.New(workerConfig(cfg), queue, models, log)
+		notifier = w
+		g.Go(func() error { return w.Run(gctx) })
+		g.Go(func() error {
+			worker.Janitor{Queue: queue, Interval: cfg.Worker.CleanupInterval, Log: log}.Run(gctx)
+			return nil
+		})
+	}
+	if cfg.Mode != config.ModeWorker {
+		v, err := verifier(cfg, log, stdout)
+		if err != nil {
+			return err
+		}
+		api := handlers.New(handlers.Deps{
+			Store: store, Models: models, Notifier: notifier, Verifier: v,
+			Limits: limits(cfg), MaxAttempts: cfg.Worker.MaxAttempts, MaxBody: cfg.Server.MaxBodyBytes,
+			CORSOrigins: cfg.Server.CORSOrigins, Log: log,
+		})
+		g.Go(func() error { return listen(gctx, cfg.Server, api, log) })
+	}
+	err = g.Wait()
+	log.Info("reportd stopped")
+	return err
+}
+
+func limits(cfg config.Config) report.Limits {
+	l := report.DefaultLimits
+	l.MaxPromptChars = cfg.Limits.MaxPromptChars
+	l.MaxTokens = cfg.Limits.MaxTokens
+	l.MaxMetadataBytes = cfg.Limits.MaxMetadataBytes
+	return l
+}
+
+func workerConfig(cfg config.Config) worker.Config {
+	w := cfg.Worker
+	return worker.Config{
+		Concurrency: w.Concurrency, PollInterval: w.PollInterval, Lease: w.LeaseDuration,
+		HeartbeatInterval: w.HeartbeatInterval, ProgressInterval: w.ProgressInterval,
+		PerUserLimit: w.PerUserLimit, JobTimeout: w.JobTimeout, ReasoningTimeout: w.ReasoningTimeout,
+		ShutdownGrace: cfg.Server.ShutdownGrace, RetryBase: w.RetryBaseDelay, RetryMax: w.RetryMaxDelay,
+		SystemPrompt: systemPrompt, IsReasoning: llm.Reasoning,
+	}
+}
+
+// listen serves HTTP until ctx ends, then shuts down gracefully.
+func listen(ctx context.Context, sc config.Server, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Addr: sc.Addr, Handler: h,
+		ReadHeaderTimeout: sc.ReadHeaderTimeout, ReadTimeout: sc.ReadTimeout,
+		WriteTimeout: sc.WriteTimeout, IdleTimeout: sc.IdleTimeout,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("listening", "addr", sc.Addr)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), sc.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}
+
+// printToken mints a user access token with SUPABASE_JWT_SECRET, for trying
+// the API against a project that still signs with its legacy secret.
+func printToken(args []string, getenv func(string) string, stdout io.Writer) error {
+	flags := flag.NewFlagSet("token", flag.ContinueOnError)
+	user := flags.String("user", "00000000-0000-4000-8000-000000000001", "user id (uuid) the token is for")
+	email := flags.String("email", "dev@localhost", "email claim")
+	ttl := flags.Duration("ttl", time.Hour, "lifetime")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	secret := getenv("SUPABASE_JWT_SECRET")
+	if secret == "" {
+		return errors.New("token: SUPABASE_JWT_SECRET is not set")
+	}
+	if !report.ValidUUID(*user) {
+		return fmt.Errorf("token: -user must be a uuid, got %q", *user)
+	}
+	token, err := auth.MintUserToken([]byte(secret), *user, *email, *ttl, time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, token)
+	return err
+}

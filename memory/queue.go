@@ -1,0 +1,282 @@
+package memory
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polaris/reportd/report"
+)
+
+// claimWindow mirrors the SQL: fairness is decided among this many of the
+// oldest claimable jobs.
+const claimWindow = 500
+
+// Claim implements report.Queue, mirroring claim_report_jobs().
+func (s *Store) Claim(_ context.Context, r report.ClaimRequest) ([]report.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock()
+	s.failExhausted(now)
+
+	busy := map[string]int{}
+	var claimable []*report.Job
+	for _, j := range s.jobs {
+		if j.Status == report.StatusRunning && j.LeaseExpiresAt != nil && !j.LeaseExpiresAt.Before(now) {
+			busy[j.UserID]++
+		}
+		if isClaimable(j, now) && (j.ExpiresAt == nil || j.ExpiresAt.After(now)) {
+			claimable = append(claimable, j)
+		}
+	}
+	sort.Slice(claimable, func(a, b int) bool { return older(claimable[a], claimable[b]) })
+	if len(claimable) > claimWindow {
+		claimable = claimable[:claimWindow]
+	}
+	rank := map[string]int{}
+	var out []report.Job
+	for _, j := range claimable {
+		if len(out) >= r.Limit {
+			break
+		}
+		rank[j.UserID]++
+		if r.PerUserLimit > 0 && rank[j.UserID]+busy[j.UserID] > r.PerUserLimit {
+			continue
+		}
+		s.claim(j, r, now)
+		out = append(out, *j)
+	}
+	return out, nil
+}
+
+func isClaimable(j *report.Job, now time.Time) bool {
+	switch j.Status {
+	case report.StatusQueued:
+		return !j.RunAfter.After(now)
+	case report.StatusRunning:
+		return j.LeaseExpiresAt == nil || j.LeaseExpiresAt.Before(now)
+	}
+	return false
+}
+
+func older(a, b *report.Job) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.Before(b.CreatedAt)
+	}
+	return a.ID < b.ID
+}
+
+// failExhausted fails running jobs whose lease expired with no attempts left.
+func (s *Store) failExhausted(now time.Time) {
+	for _, j := range s.jobs {
+		if j.Status != report.StatusRunning || (j.LeaseExpiresAt != nil && !j.LeaseExpiresAt.Before(now)) ||
+			j.Attempts < j.MaxAttempts {
+			continue
+		}
+		msg := fmt.Sprintf("The job was interrupted %d times (its worker stopped responding)", j.Attempts)
+		s.update(j, func(n *report.Job) {
+			n.Metadata = history(n.Metadata, n.Attempts, n.LockedBy, "lease expired", nil, now)
+			n.Status = report.StatusFailed
+			n.Error = &msg
+			n.ETASeconds = nil
+			n.LeaseExpiresAt = nil
+		})
+	}
+}
+
+func (s *Store) claim(j *report.Job, r report.ClaimRequest, now time.Time) {
+	s.update(j, func(n *report.Job) {
+		if n.Status == report.StatusRunning {
+			n.Metadata = history(n.Metadata, n.Attempts, n.LockedBy, "lease expired", nil, now)
+		}
+		expires := now.Add(r.Lease)
+		n.Status = report.StatusRunning
+		n.Attempts++
+		n.LeaseToken = uuid.NewString()
+		n.LeaseExpiresAt = &expires
+		n.LockedBy = r.Worker
+		n.Result = nil
+		n.Percent = 0
+		n.ETASeconds = nil
+	})
+}
+
+// fenced returns the job when lease still holds it, else why not.
+func (s *Store) fenced(l report.Lease) (*report.Job, error) {
+	j, ok := s.jobs[l.ID]
+	switch {
+	case ok && j.LeaseToken == l.Token && j.Status == report.StatusRunning:
+		return j, nil
+	case ok && j.LeaseToken == l.Token && j.Status == report.StatusCancelled:
+		return nil, report.ErrCancelled
+	}
+	return nil, report.ErrLeaseLost
+}
+
+// Heartbeat implements report.Queue, mirroring report_job_heartbeat().
+func (s *Store) Heartbeat(_ context.Context, l report.Lease, p report.Progress) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.fenced(l)
+	if err != nil {
+		return err
+	}
+	now := s.clock()
+	s.update(j, func(n *report.Job) {
+		expires := now.Add(p.Lease)
+		n.LeaseExpiresAt = &expires
+		n.Percent = max(n.Percent, min(p.Percent, 99))
+		if p.ETA != nil {
+			eta := int(p.ETA.Round(time.Second) / time.Second)
+			n.ETASeconds = &eta
+		}
+		if p.Partial != nil {
+			text := *p.Partial
+			n.Result = &text
+		}
+	})
+	return nil
+}
+
+// Complete implements report.Queue, mirroring complete_report_job().
+func (s *Store) Complete(_ context.Context, l report.Lease, c report.Completion) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.fenced(l)
+	if err != nil {
+		return err
+	}
+	s.update(j, func(n *report.Job) {
+		text, zero := c.Result, 0
+		n.Status = report.StatusSucceeded
+		n.Result = &text
+		n.Error = nil
+		n.Percent = 100
+		n.ETASeconds = &zero
+		n.LeaseExpiresAt = nil
+		n.Metadata = merge(n.Metadata, c.Metadata)
+	})
+	return nil
+}
+
+// Fail implements report.Queue, mirroring fail_report_job().
+func (s *Store) Fail(_ context.Context, l report.Lease, f report.Failure) (report.Status, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.fenced(l)
+	if err != nil {
+		return "", err
+	}
+	now := s.clock()
+	s.update(j, func(n *report.Job) {
+		requeue := f.Retryable && (n.Attempts < n.MaxAttempts || !f.ChargeAttempt)
+		n.Metadata = history(merge(n.Metadata, f.Metadata), n.Attempts, n.LockedBy, f.Message, f.Attempt, now)
+		n.Status, n.Percent = report.StatusFailed, 100
+		if requeue {
+			n.Status, n.Percent = report.StatusQueued, 0
+		}
+		if !f.ChargeAttempt {
+			n.Attempts = max(n.Attempts-1, 0)
+		}
+		n.RunAfter = now.Add(max(f.RetryAfter, 0).Truncate(time.Millisecond))
+		msg := f.Message
+		n.Error = &msg
+		n.ETASeconds = nil
+		n.Result = nil
+		n.LeaseExpiresAt = nil
+	})
+	return j.Status, nil
+}
+
+// Release implements report.Queue, mirroring release_report_job().
+func (s *Store) Release(_ context.Context, l report.Lease) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.fenced(l)
+	if err != nil {
+		return err
+	}
+	now := s.clock()
+	s.update(j, func(n *report.Job) {
+		n.Status = report.StatusQueued
+		n.Attempts = max(n.Attempts-1, 0)
+		n.RunAfter = now
+		n.LeaseToken, n.LeaseExpiresAt, n.LockedBy = "", nil, ""
+		n.Percent, n.ETASeconds, n.Result = 0, nil, nil
+	})
+	return nil
+}
+
+// KeepPartial implements report.Queue, mirroring keep_partial_report_result().
+func (s *Store) KeepPartial(_ context.Context, l report.Lease, text string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[l.ID]
+	if !ok || j.LeaseToken != l.Token || j.Status != report.StatusCancelled ||
+		(j.Result != nil && len(*j.Result) > len(text)) {
+		return report.ErrLeaseLost
+	}
+	s.update(j, func(n *report.Job) { n.Result = &text })
+	return nil
+}
+
+// Cleanup implements report.Queue, mirroring cleanup_expired_report_jobs().
+func (s *Store) Cleanup(context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock()
+	n := 0
+	for _, j := range s.jobs {
+		expired := j.ExpiresAt != nil && j.ExpiresAt.Before(now)
+		old := j.Status.Final() && j.CompletedAt != nil && j.CompletedAt.Before(now.Add(-24*time.Hour))
+		if expired || old {
+			s.remove(j)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// merge mirrors jsonb's || on objects: keys of extra replace those of base.
+func merge(base, extra json.RawMessage) json.RawMessage {
+	if len(extra) == 0 {
+		return base
+	}
+	m := map[string]json.RawMessage{}
+	_ = json.Unmarshal(base, &m)
+	add := map[string]json.RawMessage{}
+	if err := json.Unmarshal(extra, &add); err != nil {
+		return base
+	}
+	for k, v := range add {
+		m[k] = v
+	}
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// history mirrors report_job_history(): one more entry in attempt_history.
+func history(meta json.RawMessage, attempt int, worker, msg string, extra json.RawMessage, now time.Time) json.RawMessage {
+	m := map[string]json.RawMessage{}
+	_ = json.Unmarshal(meta, &m)
+	var list []json.RawMessage
+	_ = json.Unmarshal(m["attempt_history"], &list)
+	entry := map[string]any{"attempt": attempt, "worker": worker, "error": msg, "ended_at": now}
+	if len(extra) > 0 {
+		var more map[string]any
+		if json.Unmarshal(extra, &more) == nil {
+			for k, v := range more {
+				entry[k] = v
+			}
+		}
+	}
+	b, _ := json.Marshal(entry)
+	list = append(list, b)
+	m["attempt_history"], _ = json.Marshal(list)
+	out, _ := json.Marshal(m)
+	return out
+}

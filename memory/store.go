@@ -1,0 +1,283 @@
+// Package memory is the embedded job store used when no Supabase project is
+// configured. It keeps jobs in process memory and mirrors, rule for rule, the
+// SQL functions and row-level security in migrations/: the same conformance
+// suite runs against it and against the Supabase store.
+package memory
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polaris/reportd/report"
+)
+
+// Store holds jobs in memory. The zero value is not usable; call New.
+type Store struct {
+	now func() time.Time
+
+	mu    sync.Mutex
+	jobs  map[string]*report.Job // by row id
+	byJob map[string]string      // public job id -> row id
+	idem  map[idemKey]string     // (user, idempotency key) -> row id
+}
+
+type idemKey struct{ user, key string }
+
+// New returns an empty store reading time from now (time.Now when nil).
+func New(now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{
+		now:   now,
+		jobs:  map[string]*report.Job{},
+		byJob: map[string]string{},
+		idem:  map[idemKey]string{},
+	}
+}
+
+var (
+	_ report.Store = (*Store)(nil)
+	_ report.Queue = (*Store)(nil)
+)
+
+// clock returns the current time at PostgreSQL's precision.
+func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// actor mirrors report_job_actor(): a user acts for themselves, a service
+// caller for the user it names.
+func actor(c report.Caller) (string, error) {
+	if c.UserID == "" {
+		if c.IsService() {
+			return "", report.Errorf(report.ErrInvalid, "a service caller must name the user it acts for")
+		}
+		return "", report.Errorf(report.ErrUnauthenticated, "a signed-in user is required")
+	}
+	return c.UserID, nil
+}
+
+// Ping always succeeds: memory is always reachable.
+func (s *Store) Ping(context.Context) error { return nil }
+
+// Create implements report.Store.
+func (s *Store) Create(_ context.Context, c report.Caller, in report.NewJob) (report.Job, bool, error) {
+	user, err := actor(c)
+	if err != nil {
+		return report.Job{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if in.IdempotencyKey != "" {
+		if id, ok := s.idem[idemKey{user, in.IdempotencyKey}]; ok {
+			return *s.jobs[id], false, nil
+		}
+	}
+	if _, dup := s.byJob[in.JobID]; dup {
+		return report.Job{}, false, report.Errorf(report.ErrConflict, "job_id %s already exists", in.JobID)
+	}
+	now := s.clock()
+	expires := now.Add(7 * 24 * time.Hour)
+	meta := in.Metadata
+	if len(meta) == 0 {
+		meta = json.RawMessage(`{}`)
+	}
+	j := &report.Job{
+		ID: uuid.NewString(), JobID: in.JobID, UserID: user, SummaryID: in.SummaryID,
+		Status: report.StatusQueued, Model: in.Model, Prompt: in.Prompt,
+		Temperature: in.Temperature, MaxTokens: in.MaxTokens, IdempotencyKey: in.IdempotencyKey,
+		Metadata: meta, CreatedAt: now, UpdatedAt: now, ExpiresAt: &expires,
+		MaxAttempts: in.MaxAttempts, RunAfter: now,
+	}
+	if j.MaxAttempts == 0 {
+		j.MaxAttempts = report.DefaultMaxAttempts
+	}
+	s.jobs[j.ID] = j
+	s.byJob[j.JobID] = j.ID
+	if in.IdempotencyKey != "" {
+		s.idem[idemKey{user, in.IdempotencyKey}] = j.ID
+	}
+	return *j, true, nil
+}
+
+// own returns the caller's job by public id (locked by the caller).
+func (s *Store) own(c report.Caller, jobID string) (*report.Job, error) {
+	user, err := actor(c)
+	if err != nil {
+		return nil, err
+	}
+	if j, ok := s.jobs[s.byJob[jobID]]; ok && j.UserID == user {
+		return j, nil
+	}
+	return nil, report.Errorf(report.ErrNotFound, "Job not found")
+}
+
+// Get implements report.Store.
+func (s *Store) Get(_ context.Context, c report.Caller, jobID string) (report.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.own(c, jobID)
+	if err != nil {
+		return report.Job{}, err
+	}
+	return *j, nil
+}
+
+// List implements report.Store.
+func (s *Store) List(_ context.Context, c report.Caller, f report.Filter) ([]report.Job, error) {
+	user, err := actor(c)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	var out []report.Job
+	for _, j := range s.jobs {
+		if j.UserID == user && matches(j, f) {
+			out = append(out, *j)
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(a, b int) bool { return newer(out[a], out[b]) })
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+// newer orders jobs newest first (created_at desc, id desc).
+func newer(a, b report.Job) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.After(b.CreatedAt)
+	}
+	return a.ID > b.ID
+}
+
+func matches(j *report.Job, f report.Filter) bool {
+	if len(f.Statuses) > 0 && !containsStatus(f.Statuses, j.Status) {
+		return false
+	}
+	switch {
+	case f.SummaryID != "" && j.SummaryID != f.SummaryID,
+		f.Model != "" && j.Model != f.Model,
+		f.CreatedBefore != nil && !j.CreatedAt.Before(*f.CreatedBefore),
+		f.CreatedAfter != nil && !j.CreatedAt.After(*f.CreatedAfter),
+		f.UpdatedAfter != nil && !j.UpdatedAt.After(*f.UpdatedAfter):
+		return false
+	}
+	if f.After != nil {
+		return newer(report.Job{CreatedAt: f.After.CreatedAt, ID: f.After.ID}, *j)
+	}
+	return true
+}
+
+func containsStatus(list []report.Status, s report.Status) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Cancel implements report.Store.
+func (s *Store) Cancel(_ context.Context, c report.Caller, jobID string) (report.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.own(c, jobID)
+	if err != nil {
+		return report.Job{}, err
+	}
+	switch j.Status {
+	case report.StatusQueued, report.StatusRunning:
+		s.update(j, func(n *report.Job) {
+			n.Status = report.StatusCancelled
+			n.ETASeconds = nil
+			n.LeaseExpiresAt = nil
+		})
+	case report.StatusCancelled:
+	default:
+		return report.Job{}, report.Errorf(report.ErrConflict, "Job already %s", j.Status)
+	}
+	return *j, nil
+}
+
+// Delete implements report.Store.
+func (s *Store) Delete(_ context.Context, c report.Caller, jobID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.own(c, jobID)
+	if err != nil {
+		return err
+	}
+	s.remove(j)
+	return nil
+}
+
+func (s *Store) remove(j *report.Job) {
+	delete(s.jobs, j.ID)
+	delete(s.byJob, j.JobID)
+	if j.IdempotencyKey != "" {
+		delete(s.idem, idemKey{j.UserID, j.IdempotencyKey})
+	}
+}
+
+// Stats implements report.Store.
+func (s *Store) Stats(_ context.Context, c report.Caller) (report.Stats, error) {
+	user, err := actor(c)
+	if err != nil {
+		return report.Stats{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st report.Stats
+	var sum time.Duration
+	var n int64
+	for _, j := range s.jobs {
+		if j.UserID != user {
+			continue
+		}
+		st.Total++
+		switch j.Status {
+		case report.StatusQueued:
+			st.Queued++
+		case report.StatusRunning:
+			st.Running++
+		case report.StatusSucceeded:
+			st.Succeeded++
+		case report.StatusFailed:
+			st.Failed++
+		case report.StatusCancelled:
+			st.Cancelled++
+		}
+		if j.StartedAt != nil && j.CompletedAt != nil {
+			sum += j.CompletedAt.Sub(*j.StartedAt)
+			n++
+		}
+	}
+	if n > 0 {
+		st.AvgDurationMs = (sum / time.Duration(n)).Round(time.Millisecond).Milliseconds()
+	}
+	return st, nil
+}
+
+// update applies change to j and then what the report_jobs_touch trigger does.
+func (s *Store) update(j *report.Job, change func(*report.Job)) {
+	old := *j
+	change(j)
+	now := s.clock()
+	j.UpdatedAt = now
+	j.Version = old.Version + 1
+	if j.Status == report.StatusRunning && (old.Status != report.StatusRunning || j.Attempts != old.Attempts) {
+		j.StartedAt = &now
+	}
+	if j.Status.Final() && !old.Status.Final() {
+		j.CompletedAt = &now
+	}
+	if !j.Status.Final() {
+		j.CompletedAt = nil
+	}
+}

@@ -1,0 +1,82 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Prompt is what a generator is asked to write.
+type Prompt struct {
+	Model       string
+	System      string
+	Text        string
+	Temperature float64
+	MaxTokens   int
+	JSON        bool // the answer must be a JSON document
+}
+
+// Citation is a source the provider used.
+type Citation struct {
+	URL   string `json:"url"`
+	Title string `json:"title,omitempty"`
+	Date  string `json:"date,omitempty"`
+}
+
+// Usage counts tokens and, where the provider reports it, cost.
+type Usage struct {
+	InputTokens  int      `json:"input_tokens"`
+	OutputTokens int      `json:"output_tokens"`
+	TotalTokens  int      `json:"total_tokens"`
+	Cost         *float64 `json:"cost,omitempty"`
+	Currency     string   `json:"currency,omitempty"`
+}
+
+// Output is a finished generation.
+type Output struct {
+	Text      string     // the answer, reasoning removed
+	Reasoning string     // removed reasoning text, when kept
+	Model     string     // model the provider says it used
+	Provider  string     // provider name
+	Usage     Usage      //
+	Citations []Citation //
+}
+
+// Delta is one piece of streamed output.
+type Delta struct {
+	Text   string // visible answer text
+	Tokens int    // tokens this piece stands for, when known (else 0)
+}
+
+// Generator produces text for a prompt, streaming pieces to emit as they
+// arrive. It stops when ctx is cancelled. Failures are *ProviderError when
+// the provider (or the connection to it) is at fault.
+type Generator interface {
+	Generate(ctx context.Context, p Prompt, emit func(Delta)) (Output, error)
+}
+
+// ProviderError is a failed call to an LLM provider, classified for the
+// retry policy.
+type ProviderError struct {
+	Provider   string
+	Status     int           // HTTP status, 0 when none arrived
+	Code       string        // provider error code, e.g. insufficient_quota
+	Message    string        // provider's message, shown to the user
+	Retryable  bool          // another attempt may succeed
+	RetryAfter time.Duration // provider asked to wait this long (0: unknown)
+	RateLimit  bool          // a rate limit: waiting does not spend the job's attempts
+}
+
+func (e *ProviderError) Error() string {
+	if e.Status > 0 {
+		return fmt.Sprintf("%s: %s (HTTP %d)", e.Provider, e.Message, e.Status)
+	}
+	return fmt.Sprintf("%s: %s", e.Provider, e.Message)
+}
+
+// Models resolves the model name a caller asked for to the one stored on the
+// job (aliases normalised), or fails with ErrInvalid for a model no
+// configured provider serves.
+type Models interface {
+	Resolve(name string) (string, error)
+}

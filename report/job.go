@@ -1,0 +1,94 @@
+package report
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Status is the lifecycle state of a job. The values are the ones stored in
+// the report_jobs.status column and shown by the old API.
+type Status string
+
+// The states a job moves through. Queued and Running are active; the other
+// three are final.
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	StatusCancelled Status = "cancelled"
+)
+
+// Statuses lists every status in lifecycle order.
+var Statuses = []Status{StatusQueued, StatusRunning, StatusSucceeded, StatusFailed, StatusCancelled}
+
+// Valid reports whether s is one of the known statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusQueued, StatusRunning, StatusSucceeded, StatusFailed, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// Final reports whether no further transition can happen from s.
+func (s Status) Final() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusCancelled
+}
+
+// Job is one report-generation request and everything known about its run.
+// Field meanings follow the report_jobs columns of the system this service
+// replaces; the lease and attempt fields are this service's additions.
+type Job struct {
+	ID             string          // row uuid
+	JobID          string          // public id, "job_<epoch ms>_<8 base-36>"
+	UserID         string          // owner; empty only for rows stored by the old route without one
+	SummaryID      string          // optional uuid of a polaris summary
+	Status         Status          //
+	Model          string          // model as requested (normalised)
+	Prompt         string          //
+	Temperature    float64         //
+	MaxTokens      int             //
+	Result         *string         // final text; partial text while running or after cancel
+	Error          *string         // why the last attempt failed
+	Percent        int             // 0..100
+	ETASeconds     *int            // estimated seconds until done
+	IdempotencyKey string          //
+	Metadata       json.RawMessage // JSON object
+	CreatedAt      time.Time       //
+	UpdatedAt      time.Time       //
+	StartedAt      *time.Time      // start of the current or last attempt
+	CompletedAt    *time.Time      // when it reached a final state
+	ExpiresAt      *time.Time      // deleted by cleanup after this
+	Attempts       int             // attempts started so far
+	MaxAttempts    int             // attempt budget
+	RunAfter       time.Time       // not claimable before this (retry backoff)
+	LeaseToken     string          // fencing token of the attempt holding the job
+	LeaseExpiresAt *time.Time      // the holder must renew before this
+	LockedBy       string          // worker id of the holder
+	Version        int64           // bumped on every change
+}
+
+// Lease identifies one attempt's hold on a job. Every worker write carries
+// it; a write whose lease no longer matches is refused (fencing).
+type Lease struct {
+	ID      string // row uuid
+	JobID   string // public id, for logs
+	Token   string // lease token handed out by Claim
+	Attempt int    // attempt number the token belongs to
+}
+
+// LeaseOf returns the lease a claimed job carries.
+func LeaseOf(j Job) Lease {
+	return Lease{ID: j.ID, JobID: j.JobID, Token: j.LeaseToken, Attempt: j.Attempts}
+}
+
+// MetadataMap decodes the job's metadata into a map; an absent or invalid
+// value yields an empty map.
+func (j Job) MetadataMap() map[string]any {
+	m := map[string]any{}
+	if len(j.Metadata) > 0 {
+		_ = json.Unmarshal(j.Metadata, &m)
+	}
+	return m
+}

@@ -1,0 +1,162 @@
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Role says on whose authority a caller acts.
+type Role string
+
+// Caller roles. A user acts for themselves only; a service caller (a
+// verified service_role token or the configured secret key) acts for the
+// user it names.
+const (
+	RoleUser    Role = "user"
+	RoleService Role = "service"
+)
+
+// Caller is the authenticated party behind a request. Token is the bearer
+// token the caller presented; adapters that forward it (the Supabase store)
+// must never log it.
+type Caller struct {
+	UserID string
+	Role   Role
+	Token  string
+}
+
+// IsService reports whether the caller has service authority.
+func (c Caller) IsService() bool { return c.Role == RoleService }
+
+// NewJob is what a caller asks to run, after defaults and validation.
+type NewJob struct {
+	JobID          string
+	Prompt         string
+	Model          string
+	Temperature    float64
+	MaxTokens      int
+	SummaryID      string
+	Metadata       json.RawMessage // JSON object
+	IdempotencyKey string
+	RequestHash    string // fingerprint of the request, to spot key reuse with another body
+	MaxAttempts    int
+}
+
+// Filter selects a caller's jobs for listing. Zero values mean "any".
+type Filter struct {
+	Statuses      []Status
+	SummaryID     string
+	Model         string
+	CreatedBefore *time.Time
+	CreatedAfter  *time.Time
+	UpdatedAfter  *time.Time // jobs changed after this instant (live streams)
+	After         *Cursor    // keyset pagination: jobs strictly older than this
+	Limit         int
+}
+
+// Cursor is a position in the newest-first job order.
+type Cursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// Stats summarises a caller's jobs in the old monitor's shape.
+type Stats struct {
+	Total         int   `json:"total"`
+	Queued        int   `json:"queued"`
+	Running       int   `json:"running"`
+	Succeeded     int   `json:"succeeded"`
+	Failed        int   `json:"failed"`
+	Cancelled     int   `json:"cancelled"`
+	AvgDurationMs int64 `json:"avgDurationMs"`
+}
+
+// Store is the caller-facing side of job storage. Every method acts as the
+// given caller: a user sees and changes only their own jobs.
+type Store interface {
+	// Create stores a queued job, or returns the caller's existing job with
+	// the same idempotency key (created is then false). ErrInvalid for a
+	// rejected value, ErrUnauthenticated/ErrForbidden for a bad caller.
+	Create(ctx context.Context, c Caller, in NewJob) (job Job, created bool, err error)
+	// Get returns one job. ErrNotFound when it does not exist or is not the caller's.
+	Get(ctx context.Context, c Caller, jobID string) (Job, error)
+	// List returns the caller's jobs, newest first.
+	List(ctx context.Context, c Caller, f Filter) ([]Job, error)
+	// Cancel moves a queued or running job to cancelled and returns it.
+	// Cancelling a cancelled job returns it unchanged. ErrNotFound, or
+	// ErrConflict when the job already succeeded or failed.
+	Cancel(ctx context.Context, c Caller, jobID string) (Job, error)
+	// Delete removes a job. ErrNotFound when it is not the caller's.
+	Delete(ctx context.Context, c Caller, jobID string) error
+	// Stats summarises the caller's jobs.
+	Stats(ctx context.Context, c Caller) (Stats, error)
+	// Ping checks that the store is reachable (ErrUnavailable if not).
+	Ping(ctx context.Context) error
+}
+
+// ClaimRequest asks for up to Limit claimable jobs.
+type ClaimRequest struct {
+	Worker       string        // id of the claiming worker, stored as locked_by
+	Limit        int           // at most this many jobs
+	Lease        time.Duration // lease length granted with each claim
+	PerUserLimit int           // max running jobs per user (0: unlimited)
+}
+
+// Progress is a heartbeat from the attempt holding a job.
+type Progress struct {
+	Lease   time.Duration // renew the lease for this long
+	Percent int           // 0..99 while running; never lowers the stored value
+	ETA     *time.Duration
+	Partial *string // text streamed so far, when it should be stored
+}
+
+// Completion is a successful attempt's outcome.
+type Completion struct {
+	Result   string
+	Metadata json.RawMessage // merged into the job's metadata
+}
+
+// Failure is an unsuccessful attempt's outcome.
+type Failure struct {
+	Message       string          // shown to the user as the job's error
+	Retryable     bool            // another attempt may succeed
+	RetryAfter    time.Duration   // earliest next attempt
+	ChargeAttempt bool            // false: this attempt does not count against the budget
+	Attempt       json.RawMessage // record appended to metadata.attempt_history
+	Metadata      json.RawMessage // merged into the job's metadata
+}
+
+// Queue is the worker-facing side of job storage. It runs with service
+// authority. Writes are fenced by the lease: they return ErrCancelled when
+// the job was cancelled and ErrLeaseLost when the attempt no longer holds it.
+type Queue interface {
+	// Claim leases up to r.Limit queued jobs (and jobs whose lease expired),
+	// oldest first, respecting the per-user limit.
+	Claim(ctx context.Context, r ClaimRequest) ([]Job, error)
+	// Heartbeat renews the lease and records progress.
+	Heartbeat(ctx context.Context, l Lease, p Progress) error
+	// Complete stores the result and marks the job succeeded.
+	Complete(ctx context.Context, l Lease, c Completion) error
+	// Fail records a failed attempt: the job is queued again (returned
+	// status queued) when it is retryable and attempts remain, else failed.
+	Fail(ctx context.Context, l Lease, f Failure) (Status, error)
+	// Release gives the job back without charging the attempt (shutdown).
+	Release(ctx context.Context, l Lease) error
+	// KeepPartial stores the text a cancelled attempt had streamed.
+	KeepPartial(ctx context.Context, l Lease, text string) error
+	// Cleanup deletes expired jobs and finished jobs older than a day and
+	// returns how many rows it deleted.
+	Cleanup(ctx context.Context) (int, error)
+}
+
+// Notifier hears about changes made through this process, so the local
+// worker can react at once instead of at its next poll. Other processes find
+// out through the store (their poll, or the fenced writes of the worker
+// running the job).
+type Notifier interface {
+	// JobCreated: a job was queued; claim now.
+	JobCreated(jobID string)
+	// JobCancelled: a job was cancelled; stop its stream if it runs here.
+	JobCancelled(jobID string)
+}

@@ -1,0 +1,207 @@
+// Package worker runs report jobs: it claims them from the store under a
+// lease, streams each from its LLM provider, renews the lease and records
+// progress while the stream lasts, stores the result or a classified failure
+// (retrying what is retryable), stops at once when a job is cancelled, and
+// gives its jobs back when the process shuts down.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polaris/reportd/report"
+)
+
+// Config tunes the engine. Zero durations take the defaults in New.
+type Config struct {
+	ID                string        // worker id stored as locked_by; generated when empty
+	Concurrency       int           // jobs run at once by this process
+	PollInterval      time.Duration // how often to look for work when not woken
+	Lease             time.Duration // lease granted with each claim
+	HeartbeatInterval time.Duration // lease renewal when nothing else is written
+	ProgressInterval  time.Duration // at most one progress write per job per interval
+	PartialInterval   time.Duration // how often the partial text is stored
+	PerUserLimit      int           // running jobs per user (0: unlimited)
+	JobTimeout        time.Duration // per attempt
+	ReasoningTimeout  time.Duration // cap for reasoning models (1.5x JobTimeout)
+	ShutdownGrace     time.Duration // how long running jobs may finish on shutdown
+	RetryBase         time.Duration
+	RetryMax          time.Duration
+	SystemPrompt      string
+	IsReasoning       func(model string) bool
+}
+
+func (c *Config) defaults() {
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
+	}
+	c.Concurrency = max(c.Concurrency, 1)
+	setDefault(&c.PollInterval, time.Second)
+	setDefault(&c.Lease, 30*time.Second)
+	setDefault(&c.HeartbeatInterval, 10*time.Second)
+	setDefault(&c.ProgressInterval, time.Second)
+	setDefault(&c.PartialInterval, 5*time.Second)
+	setDefault(&c.JobTimeout, 75*time.Second)
+	setDefault(&c.ReasoningTimeout, 110*time.Second)
+	if c.IsReasoning == nil {
+		c.IsReasoning = func(string) bool { return false }
+	}
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// Worker is the job engine of one process.
+type Worker struct {
+	cfg     Config
+	queue   report.Queue
+	gen     report.Generator
+	log     *slog.Logger
+	now     func() time.Time
+	lengths *lengths
+
+	wake chan struct{}
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc // by public job id
+	wg      sync.WaitGroup
+}
+
+var _ report.Notifier = (*Worker)(nil)
+
+// New returns a worker that claims from queue and generates with gen.
+func New(cfg Config, queue report.Queue, gen report.Generator, log *slog.Logger) *Worker {
+	cfg.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{
+		cfg: cfg, queue: queue, gen: gen, log: log.With("worker", cfg.ID), now: time.Now,
+		lengths: newLengths(), wake: make(chan struct{}, 1), running: map[string]context.CancelCauseFunc{},
+	}
+}
+
+// Why a job's context ended, when the worker ended it.
+var (
+	errCancelled = errors.New("job cancelled")
+	errLeaseLost = errors.New("lease lost")
+	errShutdown  = errors.New("worker shutting down")
+)
+
+// JobCreated implements report.Notifier: look for work now.
+func (w *Worker) JobCreated(string) { w.poke() }
+
+// JobCancelled implements report.Notifier: stop the job's stream at once if
+// it runs in this process.
+func (w *Worker) JobCancelled(jobID string) {
+	w.mu.Lock()
+	cancel := w.running[jobID]
+	w.mu.Unlock()
+	if cancel != nil {
+		cancel(errCancelled)
+	}
+}
+
+func (w *Worker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and runs jobs until ctx ends. Then it stops claiming, lets
+// running jobs finish for up to ShutdownGrace, gives the rest back to the
+// queue, and returns.
+func (w *Worker) Run(ctx context.Context) error {
+	jobsCtx, stopJobs := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopJobs(errShutdown)
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "lease", w.cfg.Lease.String(), "poll", w.cfg.PollInterval.String())
+	ticker := time.NewTicker(w.cfg.PollInterval)
+	defer ticker.Stop()
+	for ctx.Err() == nil {
+		full := w.claim(ctx, jobsCtx)
+		if full {
+			continue // a full batch: more may be waiting
+		}
+		select {
+		case <-ctx.Done():
+		case <-w.wake:
+		case <-ticker.C:
+		}
+	}
+	w.drain(stopJobs)
+	return nil
+}
+
+// claim fills free slots; it reports whether it got all it asked for.
+func (w *Worker) claim(ctx, jobsCtx context.Context) bool {
+	w.mu.Lock()
+	free := w.cfg.Concurrency - len(w.running)
+	w.mu.Unlock()
+	if free <= 0 {
+		return false
+	}
+	jobs, err := w.queue.Claim(ctx, report.ClaimRequest{
+		Worker: w.cfg.ID, Limit: free, Lease: w.cfg.Lease, PerUserLimit: w.cfg.PerUserLimit,
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("claim failed", "err", err)
+		}
+		return false
+	}
+	for _, job := range jobs {
+		w.start(jobsCtx, job)
+	}
+	return len(jobs) == free
+}
+
+func (w *Worker) start(jobsCtx context.Context, job report.Job) {
+	ctx, cancel := context.WithCancelCause(jobsCtx)
+	w.mu.Lock()
+	w.running[job.JobID] = cancel
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer func() {
+			w.mu.Lock()
+			delete(w.running, job.JobID)
+			w.mu.Unlock()
+			cancel(nil)
+			w.poke() // a slot is free
+		}()
+		w.run(ctx, job)
+	}()
+}
+
+// drain waits for running jobs up to the grace period, then stops the rest,
+// whose runs give their leases back.
+func (w *Worker) drain(stopJobs context.CancelCauseFunc) {
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	w.mu.Lock()
+	n := len(w.running)
+	w.mu.Unlock()
+	w.log.Info("worker stopping", "running", n, "grace", w.cfg.ShutdownGrace.String())
+	timer := time.NewTimer(w.cfg.ShutdownGrace)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		stopJobs(errShutdown)
+		<-done
+	}
+	w.log.Info("worker stopped")
+}
