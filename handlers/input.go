@@ -103,6 +103,9 @@ func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 		trimmed = bytes.TrimSpace([]byte(inner))
 	}
 	if len(trimmed) == 0 || trimmed[0] != '{' {
+		if !json.Valid(trimmed) {
+			return nil, bad("The request body is not valid JSON")
+		}
 		return nil, bad("The request body must be a JSON object")
 	}
 	var fields map[string]json.RawMessage

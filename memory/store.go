@@ -21,6 +21,7 @@ type Store struct {
 	now func() time.Time
 
 	mu    sync.Mutex
+	last  time.Time              // latest instant handed out by clock
 	jobs  map[string]*report.Job // by row id
 	byJob map[string]string      // public job id -> row id
 	idem  map[idemKey]string     // (user, idempotency key) -> row id
@@ -46,8 +47,16 @@ var (
 	_ report.Queue = (*Store)(nil)
 )
 
-// clock returns the current time at PostgreSQL's precision.
-func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+// clock returns the current time at PostgreSQL's precision, strictly
+// increasing so that "oldest first" is never a tie (callers hold s.mu).
+func (s *Store) clock() time.Time {
+	t := s.now().UTC().Truncate(time.Microsecond)
+	if !t.After(s.last) {
+		t = s.last.Add(time.Microsecond)
+	}
+	s.last = t
+	return t
+}
 
 // actor mirrors report_job_actor(): a user acts for themselves, a service
 // caller for the user it names.
