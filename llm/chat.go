@@ -38,10 +38,10 @@ type Chat struct {
 func NewChat(cfg ChatConfig) *Chat {
 	oc := openai.DefaultConfig(cfg.APIKey)
 	oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	oc.HTTPClient = cfg.HTTPClient
-	if oc.HTTPClient == nil {
-		oc.HTTPClient = NewHTTPClient()
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = NewHTTPClient()
 	}
+	oc.HTTPClient = cfg.HTTPClient
 	// Keep-alive comments are normal while a provider searches; silence is
 	// caught by the stall timer instead of go-openai's counter.
 	oc.EmptyMessagesLimit = math.MaxInt32
@@ -51,7 +51,9 @@ func NewChat(cfg ChatConfig) *Chat {
 // chunk is one streamed chat-completions event, with the fields Perplexity
 // adds.
 type chunk struct {
-	Object  string `json:"object"`
+	Type    string          `json:"type"`  // "error" in Anthropic's in-stream error frames
+	Error   json.RawMessage `json:"error"` // an error object sent inside the stream
+	Object  string          `json:"object"`
 	Model   string `json:"model"`
 	Choices []struct {
 		Delta struct {
@@ -105,10 +107,9 @@ func (g *Chat) Generate(ctx context.Context, p report.Prompt, emit func(report.D
 		if err != nil {
 			return report.Output{}, classify(ctx, g.cfg.Provider, t, err)
 		}
-		var c chunk
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return report.Output{}, &report.ProviderError{Provider: g.cfg.Provider, Retryable: true,
-				Message: "the provider sent a chunk that is not JSON"}
+		c, perr := g.decode(raw)
+		if perr != nil {
+			return report.Output{}, perr
 		}
 		finished = acc.add(c, emit) || finished
 	}
@@ -118,6 +119,29 @@ func (g *Chat) Generate(ctx context.Context, p report.Prompt, emit func(report.D
 			Message: "the stream ended before the provider finished its answer"}
 	}
 	return acc.output(), nil
+}
+
+// decode reads one raw chunk. go-openai hands back an empty line when an
+// error frame follows keep-alive comments, and passes Anthropic's
+// {"type":"error"} frames through as data; both end the attempt.
+func (g *Chat) decode(raw []byte) (chunk, error) {
+	var c chunk
+	streamErr := func(detail string) error {
+		return &report.ProviderError{Provider: g.cfg.Provider, Retryable: true, Message: "the stream reported an error" + detail}
+	}
+	if len(raw) == 0 {
+		return c, streamErr("")
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, &report.ProviderError{Provider: g.cfg.Provider, Retryable: true, Message: "the provider sent a chunk that is not JSON"}
+	}
+	if c.Type == "error" || (len(c.Error) > 0 && string(c.Error) != "null") {
+		if _, msg := decodeErrorBody(raw); msg != "" {
+			return c, streamErr(": " + msg)
+		}
+		return c, streamErr("")
+	}
+	return c, nil
 }
 
 func (g *Chat) request(p report.Prompt) openai.ChatCompletionRequest {
