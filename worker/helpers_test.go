@@ -1,0 +1,169 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/polaris/reportd/internal/fakellm"
+	"github.com/polaris/reportd/llm"
+	"github.com/polaris/reportd/memory"
+	"github.com/polaris/reportd/report"
+)
+
+// event is one call the worker made to its queue.
+type event struct {
+	op     string // heartbeat, complete, fail, release, keep
+	jobID  string
+	at     time.Time
+	status report.Status // fail: the resulting status
+	err    error
+	prog   report.Progress
+}
+
+// spy wraps a queue and reports every write the worker makes.
+type spy struct {
+	report.Queue
+	events chan event
+
+	mu  sync.Mutex
+	log []event
+}
+
+func newSpy(q report.Queue) *spy { return &spy{Queue: q, events: make(chan event, 10_000)} }
+
+func (s *spy) add(e event) {
+	e.at = time.Now()
+	s.mu.Lock()
+	s.log = append(s.log, e)
+	s.mu.Unlock()
+	s.events <- e
+}
+
+func (s *spy) Heartbeat(ctx context.Context, l report.Lease, p report.Progress) error {
+	err := s.Queue.Heartbeat(ctx, l, p)
+	s.add(event{op: "heartbeat", jobID: l.JobID, err: err, prog: p})
+	return err
+}
+
+func (s *spy) Complete(ctx context.Context, l report.Lease, c report.Completion) error {
+	err := s.Queue.Complete(ctx, l, c)
+	s.add(event{op: "complete", jobID: l.JobID, err: err})
+	return err
+}
+
+func (s *spy) Fail(ctx context.Context, l report.Lease, f report.Failure) (report.Status, error) {
+	st, err := s.Queue.Fail(ctx, l, f)
+	s.add(event{op: "fail", jobID: l.JobID, status: st, err: err})
+	return st, err
+}
+
+func (s *spy) Release(ctx context.Context, l report.Lease) error {
+	err := s.Queue.Release(ctx, l)
+	s.add(event{op: "release", jobID: l.JobID, err: err})
+	return err
+}
+
+func (s *spy) KeepPartial(ctx context.Context, l report.Lease, text string) error {
+	err := s.Queue.KeepPartial(ctx, l, text)
+	s.add(event{op: "keep", jobID: l.JobID, err: err})
+	return err
+}
+
+func (s *spy) heartbeats(jobID string) []event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []event
+	for _, e := range s.log {
+		if e.op == "heartbeat" && e.jobID == jobID {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// waitFor returns the first event of op for the job.
+func (s *spy) waitFor(t *testing.T, op, jobID string, timeout time.Duration) event {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e := <-s.events:
+			if e.op == op && e.jobID == jobID {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %s for %s within %s", op, jobID, timeout)
+		}
+	}
+}
+
+// engine is a worker over a memory store and a fake Perplexity.
+type engine struct {
+	store  *memory.Store
+	spy    *spy
+	fake   *fakellm.Server
+	worker *Worker
+	user   report.Caller
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func fastConfig() Config {
+	return Config{
+		Concurrency: 4, PollInterval: 20 * time.Millisecond, Lease: 2 * time.Second,
+		HeartbeatInterval: 500 * time.Millisecond, ProgressInterval: 100 * time.Millisecond,
+		PartialInterval: 200 * time.Millisecond, JobTimeout: 10 * time.Second, RetryBase: 10 * time.Millisecond,
+		RetryMax: 50 * time.Millisecond,
+	}
+}
+
+func startEngine(t *testing.T, cfg Config) *engine {
+	t.Helper()
+	fake, err := fakellm.New(fakellm.Perplexity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	store := memory.New(nil)
+	sp := newSpy(store)
+	gen := &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{},
+		Perplexity: llm.NewChat(llm.ChatConfig{Provider: "perplexity", BaseURL: fake.URL, APIKey: fakellm.DefaultAPIKey, StallTimeout: 300 * time.Millisecond})}
+	e := &engine{store: store, spy: sp, fake: fake, worker: New(cfg, sp, gen, nil),
+		user: report.Caller{UserID: uuid.NewString(), Role: report.RoleUser}, done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	go func() { defer close(e.done); _ = e.worker.Run(ctx) }()
+	t.Cleanup(e.stop)
+	return e
+}
+
+func (e *engine) stop() {
+	e.cancel()
+	<-e.done
+}
+
+func (e *engine) submit(t *testing.T, model string, maxTokens int) report.Job {
+	t.Helper()
+	j, _, err := e.store.Create(context.Background(), e.user, report.NewJob{
+		JobID: report.NewJobID(time.Now()), Prompt: "Write about tea.", Model: model,
+		Temperature: 0.2, MaxTokens: maxTokens, MaxAttempts: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.worker.JobCreated(j.JobID)
+	return j
+}
+
+func (e *engine) job(t *testing.T, jobID string) report.Job {
+	t.Helper()
+	j, err := e.store.Get(context.Background(), e.user, jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
