@@ -69,13 +69,14 @@ begin
   end if;
 
   -- The foreign key to polaris_summaries only where that table exists.
-  if to_regclass('public.polaris_summaries') is not null
-     and not exists (select 1 from pg_constraint
-                     where conrelid = 'public.report_jobs'::regclass and contype = 'f'
-                       and confrelid = 'public.polaris_summaries'::regclass) then
-    alter table public.report_jobs
-      add constraint report_jobs_summary_id_fkey foreign key (summary_id)
-      references public.polaris_summaries (id) on delete cascade not valid;
+  if to_regclass('public.polaris_summaries') is not null then
+    if not exists (select 1 from pg_constraint
+                   where conrelid = 'public.report_jobs'::regclass and contype = 'f'
+                     and confrelid = to_regclass('public.polaris_summaries')) then
+      alter table public.report_jobs
+        add constraint report_jobs_summary_id_fkey foreign key (summary_id)
+        references public.polaris_summaries (id) on delete cascade not valid;
+    end if;
   end if;
 end $$;
 
@@ -147,16 +148,21 @@ end;
 $$;
 
 -- Replace whatever triggers the old migration created (their names are not
--- known here) with this one.
+-- known here) with this one, and drop their functions once no trigger uses
+-- them (a shared updated_at function of other tables stays).
 do $$
 declare
   t record;
 begin
-  for t in select tgname from pg_trigger
+  for t in select tgname, tgfoid from pg_trigger
             where tgrelid = 'public.report_jobs'::regclass and not tgisinternal
               and tgname <> 'report_jobs_touch'
   loop
     execute format('drop trigger %I on public.report_jobs', t.tgname);
+    if t.tgfoid <> 'public.report_jobs_touch'::regproc
+       and not exists (select 1 from pg_trigger where tgfoid = t.tgfoid) then
+      execute format('drop function %s', t.tgfoid::regprocedure);
+    end if;
   end loop;
 end $$;
 

@@ -1,0 +1,44 @@
+-- Rows as the replaced system stored them. Users 1 and 2 exist in auth.users.
+insert into auth.users (id, email) values
+  ('11111111-1111-4111-8111-111111111111', 'one@example.com'),
+  ('22222222-2222-4222-8222-222222222222', 'two@example.com');
+insert into public.polaris_summaries (id, title) values
+  ('33333333-3333-4333-8333-333333333333', 'A summary');
+
+insert into public.report_jobs
+  (job_id, user_id, summary_id, status, model, prompt, result, error, percent, eta_seconds,
+   idempotency_key, metadata, created_at, updated_at, started_at, completed_at)
+values
+  -- finished jobs of user 1
+  ('job_1700000000000_done0001', '11111111-1111-4111-8111-111111111111', '33333333-3333-4333-8333-333333333333',
+   'succeeded', 'sonar-pro', 'old prompt', 'old result', null, 100, 0, 'greeting:1',
+   '{"source":"api","report_type":"greeting","report_id":"1"}', now() - interval '2 hours', now() - interval '2 hours',
+   now() - interval '2 hours', now() - interval '2 hours' + interval '40 seconds'),
+  ('job_1700000000000_fail0001', '11111111-1111-4111-8111-111111111111', null,
+   'failed', 'sonar', 'another prompt', null, 'Perplexity timeout', 100, 0, null,
+   '{}', now() - interval '3 hours', now() - interval '3 hours', now() - interval '3 hours', now() - interval '3 hours'),
+  -- the same key twice for user 1 (the old keys were global, so this happened)
+  ('job_1700000000000_dupe0001', '11111111-1111-4111-8111-111111111111', null,
+   'succeeded', 'sonar', 'dupe older', 'r', null, 100, 0, 'org:5', '{}',
+   now() - interval '5 hours', now() - interval '5 hours', null, null),
+  ('job_1700000000000_dupe0002', '11111111-1111-4111-8111-111111111111', null,
+   'succeeded', 'sonar', 'dupe newer', 'r', null, 100, 0, 'org:5', '{}',
+   now() - interval '4 hours', now() - interval '4 hours', null, null),
+  -- the old route stored null user ids when the body had none
+  ('job_1700000000000_anon0001', null, null,
+   'succeeded', 'sonar', 'no owner', 'r', null, 100, 0, null, '{"source":"api"}',
+   now() - interval '1 hour', now() - interval '1 hour', null, null),
+  -- a crashed job, "running" for hours, and a request that never ran
+  ('job_1700000000000_stuck001', '22222222-2222-4222-8222-222222222222', null,
+   'running', 'sonar-reasoning', 'stuck prompt', null, null, 15, 75, null, '{}',
+   now() - interval '6 hours', now() - interval '6 hours', now() - interval '6 hours', null),
+  ('job_1700000000000_lost0001', '22222222-2222-4222-8222-222222222222', null,
+   'queued', 'sonar', 'never ran', null, null, 0, null, null, '{}',
+   now() - interval '2 days', now() - interval '2 days', null, null),
+  -- a job the old route is running right now, and one just queued
+  ('job_1700000000000_live0001', '22222222-2222-4222-8222-222222222222', null,
+   'running', 'sonar', 'live prompt', null, null, 15, 75, null, '{}',
+   now() - interval '30 seconds', now() - interval '30 seconds', now() - interval '30 seconds', null),
+  ('job_1700000000000_new00001', '22222222-2222-4222-8222-222222222222', null,
+   'queued', 'sonar', 'just queued', null, null, 0, null, null, '{}',
+   now() - interval '1 minute', now() - interval '1 minute', null, null);
