@@ -54,7 +54,7 @@ type chunk struct {
 	Type    string          `json:"type"`  // "error" in Anthropic's in-stream error frames
 	Error   json.RawMessage `json:"error"` // an error object sent inside the stream
 	Object  string          `json:"object"`
-	Model   string `json:"model"`
+	Model   string          `json:"model"`
 	Choices []struct {
 		Delta struct {
 			Content string `json:"content"`

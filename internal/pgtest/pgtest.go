@@ -1,0 +1,186 @@
+// Package pgtest gives tests and benchmarks a PostgreSQL database of their own.
+//
+// Start creates a fresh database: on the server named by TEST_DATABASE_URL when that is set (CI
+// with a service container), otherwise in a throwaway cluster it initialises and starts itself,
+// so no test depends on a server someone started by hand. Bootstrap then reproduces the roles,
+// schemas and auth helpers that Supabase provides.
+//
+// Nothing here imports testing except Main and New, so commands can reuse Start and Close.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvDatabaseURL names the variable that points Start at an existing server. It must be a
+// postgres:// URL of a superuser; Start creates and later drops its own database there.
+const EnvDatabaseURL = "TEST_DATABASE_URL"
+
+// ErrSharedServer is returned by StopServer and StartServer on a server pgtest does not own.
+var ErrSharedServer = errors.New("pgtest: the server belongs to " + EnvDatabaseURL + " and cannot be stopped")
+
+// Cluster is one test database, on a throwaway cluster or on a shared server.
+type Cluster struct {
+	base   *url.URL // superuser URL of the test database
+	dbName string
+	admin  string  // URL of a maintenance database, for CREATE/DROP DATABASE
+	local  *server // nil on a shared server
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start creates a fresh, empty database named reportd_test_<random> and returns it. The caller
+// must Close it. See the package comment for where the database lives.
+func Start(ctx context.Context) (*Cluster, error) {
+	if raw := os.Getenv(EnvDatabaseURL); raw != "" {
+		return startShared(ctx, raw)
+	}
+	return startLocal(ctx)
+}
+
+func startShared(ctx context.Context, raw string) (*Cluster, error) {
+	admin, err := url.Parse(raw)
+	if err != nil || (admin.Scheme != "postgres" && admin.Scheme != "postgresql") {
+		return nil, fmt.Errorf("pgtest: %s must be a postgres:// URL", EnvDatabaseURL)
+	}
+	c := &Cluster{admin: raw}
+	if err := c.createDatabase(ctx, admin); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func startLocal(ctx context.Context) (*Cluster, error) {
+	srv, err := newServer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	admin := srv.url("postgres", "", "postgres")
+	c := &Cluster{admin: admin.String(), local: srv}
+	if err := c.createDatabase(ctx, admin); err != nil {
+		srv.destroy()
+		return nil, err
+	}
+	return c, nil
+}
+
+// createDatabase creates the test database through admin and points c at it.
+func (c *Cluster) createDatabase(ctx context.Context, admin *url.URL) error {
+	name, err := randomName()
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, admin.String())
+	if err != nil {
+		return fmt.Errorf("pgtest: connect to server: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("pgtest: create database: %w", err)
+	}
+	base := *admin
+	base.Path = "/" + name
+	c.base, c.dbName = &base, name
+	return nil
+}
+
+func randomName() (string, error) {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("pgtest: random name: %w", err)
+	}
+	return "reportd_test_" + hex.EncodeToString(b), nil
+}
+
+// SuperURL is a superuser URL for the test database.
+func (c *Cluster) SuperURL() string { return c.base.String() }
+
+// URL is the test database's URL for another role. On a throwaway cluster every local
+// connection is trusted, so the password is not checked there.
+func (c *Cluster) URL(user, password string) string {
+	u := *c.base
+	if password == "" {
+		u.User = url.User(user)
+	} else {
+		u.User = url.UserPassword(user, password)
+	}
+	return u.String()
+}
+
+// Database is the name of the test database.
+func (c *Cluster) Database() string { return c.dbName }
+
+// Port is the TCP port the server listens on.
+func (c *Cluster) Port() int {
+	if c.local != nil {
+		return c.local.port
+	}
+	_, port, err := net.SplitHostPort(c.base.Host)
+	if err != nil {
+		return 5432
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return 5432
+	}
+	return n
+}
+
+// StopServer shuts a throwaway cluster down (fast mode: sessions are terminated) and keeps its
+// data and port, so StartServer can bring the same database back.
+func (c *Cluster) StopServer(ctx context.Context) error {
+	if c.local == nil {
+		return ErrSharedServer
+	}
+	return c.local.stop(ctx, "fast")
+}
+
+// StartServer starts a throwaway cluster stopped by StopServer and waits until it accepts
+// connections.
+func (c *Cluster) StartServer(ctx context.Context) error {
+	if c.local == nil {
+		return ErrSharedServer
+	}
+	return c.local.start(ctx)
+}
+
+// Close drops the test database, or stops and deletes the throwaway cluster. It is safe to call
+// more than once; later calls return the first result.
+func (c *Cluster) Close() error {
+	c.closeOnce.Do(func() {
+		if c.local != nil {
+			c.closeErr = c.local.destroy()
+			return
+		}
+		c.closeErr = c.dropDatabase()
+	})
+	return c.closeErr
+}
+
+func (c *Cluster) dropDatabase() error {
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.admin)
+	if err != nil {
+		return fmt.Errorf("pgtest: connect to drop database: %w", err)
+	}
+	defer conn.Close(context.Background())
+	// WITH (FORCE) ends sessions a test leaked, so cleanup never waits on them.
+	_, err = conn.Exec(ctx, "drop database if exists "+pgx.Identifier{c.dbName}.Sanitize()+" with (force)")
+	if err != nil {
+		return fmt.Errorf("pgtest: drop database: %w", err)
+	}
+	return nil
+}

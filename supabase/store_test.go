@@ -1,0 +1,80 @@
+package supabase_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/polaris/reportd/internal/stack"
+	"github.com/polaris/reportd/internal/storetest"
+	"github.com/polaris/reportd/report"
+	"github.com/polaris/reportd/supabase"
+)
+
+// project is the local Supabase stand-in shared by this package's tests.
+var project *stack.Stack
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	s, err := stack.Start(ctx, stack.Options{})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "supabase tests:", err)
+		os.Exit(1)
+	}
+	project = s
+	code := m.Run()
+	if err := s.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
+}
+
+func newStore(t *testing.T) *supabase.Store {
+	t.Helper()
+	s, err := supabase.New(supabase.Config{URL: project.URL, AnonKey: project.AnonKey, ServiceKey: project.ServiceKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newUser(t *testing.T) report.Caller {
+	t.Helper()
+	id, token, err := project.NewUser(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return report.Caller{UserID: id, Role: report.RoleUser, Token: token}
+}
+
+var shiftable = []string{"created_at", "completed_at", "expires_at", "run_after", "lease_expires_at"}
+
+func shift(t *testing.T, jobID, column string, d time.Duration) {
+	t.Helper()
+	if !slices.Contains(shiftable, column) {
+		t.Fatalf("shift: unknown column %s", column)
+	}
+	tag, err := project.DB.Exec(context.Background(),
+		fmt.Sprintf("update public.report_jobs set %s = %s + $1::interval where job_id = $2", column, column),
+		fmt.Sprintf("%d microseconds", d.Microseconds()), jobID)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("shift %s of %s: %v (%d rows)", column, jobID, err, tag.RowsAffected())
+	}
+}
+
+func TestConformance(t *testing.T) {
+	s := newStore(t)
+	storetest.Run(t, storetest.Harness{
+		Store:   s,
+		Queue:   s,
+		NewUser: newUser,
+		Service: func(u report.Caller) report.Caller { return report.Caller{UserID: u.UserID, Role: report.RoleService} },
+		Shift:   shift,
+	})
+}
+
+func nowish() time.Time { return time.Now() }
