@@ -4,6 +4,7 @@
 //
 //	reportd [-mode all|api|worker]   run the service (MODE in the environment works too)
 //	reportd token [-user UUID]       print an access token signed with SUPABASE_JWT_SECRET
+//	reportd token -email E -password P   sign in to the project's Auth and print the user's token
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	supabasego "github.com/supabase-community/supabase-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/polaris/reportd/auth"
@@ -208,27 +210,51 @@ func listen(ctx context.Context, sc config.Server, h http.Handler, log *slog.Log
 	return nil
 }
 
-// printToken mints a user access token with SUPABASE_JWT_SECRET, for trying
-// the API against a project that still signs with its legacy secret.
+// printToken prints an access token to try the API with: a real user's,
+// signed in through the project's Auth (supabase-go) when -email is given,
+// else one minted with SUPABASE_JWT_SECRET (projects still signing with
+// their legacy secret, and memory mode with a fixed secret).
 func printToken(args []string, getenv func(string) string, stdout io.Writer) error {
 	flags := flag.NewFlagSet("token", flag.ContinueOnError)
-	user := flags.String("user", "00000000-0000-4000-8000-000000000001", "user id (uuid) the token is for")
-	email := flags.String("email", "dev@localhost", "email claim")
-	ttl := flags.Duration("ttl", time.Hour, "lifetime")
+	user := flags.String("user", "00000000-0000-4000-8000-000000000001", "user id (uuid) of a minted token")
+	email := flags.String("email", "", "sign in as this user (with -password) instead of minting")
+	password := flags.String("password", "", "the user's password")
+	ttl := flags.Duration("ttl", time.Hour, "lifetime of a minted token")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	secret := getenv("SUPABASE_JWT_SECRET")
-	if secret == "" {
-		return errors.New("token: SUPABASE_JWT_SECRET is not set")
-	}
-	if !report.ValidUUID(*user) {
-		return fmt.Errorf("token: -user must be a uuid, got %q", *user)
-	}
-	token, err := auth.MintUserToken([]byte(secret), *user, *email, *ttl, time.Now())
+	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
+	token, err := obtainToken(cfg, *email, *password, *user, *ttl)
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
 	_, err = fmt.Fprintln(stdout, token)
 	return err
+}
+
+func obtainToken(cfg config.Config, email, password, user string, ttl time.Duration) (string, error) {
+	if email != "" {
+		if !cfg.Supabase.Enabled() {
+			return "", errors.New("signing in needs SUPABASE_URL and SUPABASE_ANON_KEY")
+		}
+		client, err := supabasego.NewClient(cfg.Supabase.URL, cfg.Supabase.AnonKey.Reveal(), nil)
+		if err != nil {
+			return "", err
+		}
+		session, err := client.SignInWithEmailPassword(email, password)
+		if err != nil {
+			return "", fmt.Errorf("sign in as %s: %w", email, err)
+		}
+		return session.AccessToken, nil
+	}
+	if !cfg.Supabase.JWTSecret.Set() {
+		return "", errors.New("SUPABASE_JWT_SECRET is not set (or pass -email and -password to sign in)")
+	}
+	if !report.ValidUUID(user) {
+		return "", fmt.Errorf("-user must be a uuid, got %q", user)
+	}
+	return auth.MintUserToken([]byte(cfg.Supabase.JWTSecret.Reveal()), user, "dev@localhost", ttl, time.Now())
 }
