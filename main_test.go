@@ -12,7 +12,9 @@ import (
 	"github.com/polaris/reportd/auth"
 )
 
-func envOf(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+func envOf(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
 
 func TestTokenMintsWithTheJWTSecret(t *testing.T) {
 	t.Parallel()
