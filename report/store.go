@@ -160,3 +160,11 @@ type Notifier interface {
 	// JobCancelled: a job was cancelled; stop its stream if it runs here.
 	JobCancelled(jobID string)
 }
+
+// Observer hears that a job changed, from whichever part of this process
+// changed it (a worker write, an API call). It carries only the id: an
+// observer re-reads the job with its own caller's credentials, so what it
+// shows is what that caller may see.
+type Observer interface {
+	JobChanged(jobID string)
+}

@@ -76,7 +76,7 @@ func (w *Worker) heartbeats(ctx context.Context, lease report.Lease, tr *tracker
 			p.Partial = &snap.Text
 			lastPartial = now
 		}
-		err := w.write(ctx, func(ctx context.Context) error { return w.queue.Heartbeat(ctx, lease, p) })
+		err := w.write(ctx, lease.JobID, func(ctx context.Context) error { return w.queue.Heartbeat(ctx, lease, p) })
 		switch {
 		case err == nil:
 			lastWrite = now
@@ -108,12 +108,17 @@ func (w *Worker) cancelFunc(jobID string) context.CancelCauseFunc {
 	return func(error) {}
 }
 
-// write runs one store write with its own deadline; the job's context may
-// already be over (a finished stream still has to be stored).
-func (w *Worker) write(ctx context.Context, fn func(context.Context) error) error {
+// write runs one store write for a job with its own deadline (the job's
+// context may already be over: a finished stream still has to be stored),
+// and tells the observer when it changed the job.
+func (w *Worker) write(ctx context.Context, jobID string, fn func(context.Context) error) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	return fn(wctx)
+	err := fn(wctx)
+	if err == nil {
+		w.cfg.Observer.JobChanged(jobID)
+	}
+	return err
 }
 
 func (w *Worker) timeoutFor(model string) time.Duration {
@@ -132,7 +137,7 @@ func (w *Worker) prompt(job report.Job) report.Prompt {
 
 func (w *Worker) complete(job report.Job, lease report.Lease, out report.Output, tr *tracker, elapsed time.Duration, log *slog.Logger) {
 	meta := runMetadata(out, tr, elapsed)
-	err := w.write(context.Background(), func(ctx context.Context) error {
+	err := w.write(context.Background(), lease.JobID, func(ctx context.Context) error {
 		return w.queue.Complete(ctx, lease, report.Completion{Result: out.Text, Metadata: meta})
 	})
 	switch {
@@ -151,7 +156,7 @@ func (w *Worker) complete(job report.Job, lease report.Lease, out report.Output,
 func (w *Worker) fail(job report.Job, lease report.Lease, cause error, elapsed, timeout time.Duration, log *slog.Logger) {
 	f := w.failure(job, cause, elapsed, timeout)
 	var status report.Status
-	err := w.write(context.Background(), func(ctx context.Context) error {
+	err := w.write(context.Background(), lease.JobID, func(ctx context.Context) error {
 		var err error
 		status, err = w.queue.Fail(ctx, lease, f)
 		return err
@@ -171,14 +176,14 @@ func (w *Worker) keepPartial(lease report.Lease, text string, log *slog.Logger) 
 	if text == "" {
 		return
 	}
-	err := w.write(context.Background(), func(ctx context.Context) error { return w.queue.KeepPartial(ctx, lease, text) })
+	err := w.write(context.Background(), lease.JobID, func(ctx context.Context) error { return w.queue.KeepPartial(ctx, lease, text) })
 	if err != nil && !errors.Is(err, report.ErrLeaseLost) {
 		log.Warn("keeping the partial text failed", "err", err)
 	}
 }
 
 func (w *Worker) release(lease report.Lease, log *slog.Logger) {
-	err := w.write(context.Background(), func(ctx context.Context) error { return w.queue.Release(ctx, lease) })
+	err := w.write(context.Background(), lease.JobID, func(ctx context.Context) error { return w.queue.Release(ctx, lease) })
 	if err != nil {
 		log.Warn("releasing the job failed; it will be claimable when its lease expires", "err", err)
 		return

@@ -36,6 +36,8 @@ type Config struct {
 	RetryMax          time.Duration
 	SystemPrompt      string
 	IsReasoning       func(model string) bool
+	// Observer hears of every change the worker makes to a job (optional).
+	Observer report.Observer
 }
 
 func (c *Config) defaults() {
@@ -54,7 +56,14 @@ func (c *Config) defaults() {
 	if c.IsReasoning == nil {
 		c.IsReasoning = func(string) bool { return false }
 	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
+	}
 }
+
+type noObserver struct{}
+
+func (noObserver) JobChanged(string) {}
 
 func setDefault(d *time.Duration, v time.Duration) {
 	if *d <= 0 {
@@ -162,6 +171,7 @@ func (w *Worker) claim(ctx, jobsCtx context.Context) bool {
 		return false
 	}
 	for _, job := range jobs {
+		w.cfg.Observer.JobChanged(job.JobID)
 		w.start(jobsCtx, job)
 	}
 	return len(jobs) == free
