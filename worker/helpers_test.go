@@ -9,9 +9,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/polaris/reportd/internal/fakellm"
+	"github.com/polaris/reportd/internal/stack"
 	"github.com/polaris/reportd/llm"
 	"github.com/polaris/reportd/memory"
 	"github.com/polaris/reportd/report"
+	"github.com/polaris/reportd/supabase"
 )
 
 // event is one call the worker made to its queue.
@@ -101,9 +103,51 @@ func (s *spy) waitFor(t *testing.T, op, jobID string, timeout time.Duration) eve
 	}
 }
 
-// engine is a worker over a memory store and a fake Perplexity.
+// backend is a store the engine tests run against.
+type backend struct {
+	name string
+	open func(t *testing.T) (report.Store, report.Queue, report.Caller)
+}
+
+// backends: the in-memory store, and the Supabase store through the
+// PostgREST-compatible gateway over PostgreSQL.
+var backends = []backend{
+	{"memory", func(*testing.T) (report.Store, report.Queue, report.Caller) {
+		s := memory.New(nil)
+		return s, s, report.Caller{UserID: uuid.NewString(), Role: report.RoleUser}
+	}},
+	{"supabase", func(t *testing.T) (report.Store, report.Queue, report.Caller) {
+		// A database of its own: a worker claims any queued job.
+		p, err := project.Fork(context.Background(), stack.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		s, err := supabase.New(supabase.Config{URL: p.URL, AnonKey: p.AnonKey, ServiceKey: p.ServiceKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, token, err := p.NewUser(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, s, report.Caller{UserID: id, Role: report.RoleUser, Token: token}
+	}},
+}
+
+// forEachBackend runs a test on every store, in parallel.
+func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, b)
+		})
+	}
+}
+
+// engine is a worker over a store and a fake Perplexity.
 type engine struct {
-	store  *memory.Store
+	store  report.Store
 	spy    *spy
 	fake   *fakellm.Server
 	worker *Worker
@@ -121,19 +165,18 @@ func fastConfig() Config {
 	}
 }
 
-func startEngine(t *testing.T, cfg Config) *engine {
+func startEngine(t *testing.T, b backend, cfg Config) *engine {
 	t.Helper()
 	fake, err := fakellm.New(fakellm.Perplexity)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Close)
-	store := memory.New(nil)
-	sp := newSpy(store)
+	store, queue, user := b.open(t)
+	sp := newSpy(queue)
 	gen := &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{},
 		Perplexity: llm.NewChat(llm.ChatConfig{Provider: "perplexity", BaseURL: fake.URL, APIKey: fakellm.DefaultAPIKey, StallTimeout: 300 * time.Millisecond})}
-	e := &engine{store: store, spy: sp, fake: fake, worker: New(cfg, sp, gen, nil),
-		user: report.Caller{UserID: uuid.NewString(), Role: report.RoleUser}, done: make(chan struct{})}
+	e := &engine{store: store, spy: sp, fake: fake, worker: New(cfg, sp, gen, nil), user: user, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	go func() { defer close(e.done); _ = e.worker.Run(ctx) }()

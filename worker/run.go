@@ -121,6 +121,25 @@ func (w *Worker) write(ctx context.Context, jobID string, fn func(context.Contex
 	return err
 }
 
+// persist is write for an attempt's final outcome: while the store is
+// unreachable it keeps trying, for up to two leases. That is safe however
+// long it takes, because the write is fenced: it lands only if no other
+// attempt took the job meanwhile, and otherwise the other attempt's result
+// stands.
+func (w *Worker) persist(jobID string, fn func(context.Context) error) error {
+	deadline := w.now().Add(2 * w.cfg.Lease)
+	delay := 100 * time.Millisecond
+	for {
+		err := w.write(context.Background(), jobID, fn)
+		if err == nil || !errors.Is(err, report.ErrUnavailable) || w.now().Add(delay).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		<-t.C
+		delay = min(delay*2, 2*time.Second)
+	}
+}
+
 func (w *Worker) timeoutFor(model string) time.Duration {
 	if w.cfg.IsReasoning(model) {
 		return min(w.cfg.JobTimeout*3/2, w.cfg.ReasoningTimeout)
@@ -137,7 +156,7 @@ func (w *Worker) prompt(job report.Job) report.Prompt {
 
 func (w *Worker) complete(job report.Job, lease report.Lease, out report.Output, tr *tracker, elapsed time.Duration, log *slog.Logger) {
 	meta := runMetadata(out, tr, elapsed)
-	err := w.write(context.Background(), lease.JobID, func(ctx context.Context) error {
+	err := w.persist(lease.JobID, func(ctx context.Context) error {
 		return w.queue.Complete(ctx, lease, report.Completion{Result: out.Text, Metadata: meta})
 	})
 	switch {
@@ -156,7 +175,7 @@ func (w *Worker) complete(job report.Job, lease report.Lease, out report.Output,
 func (w *Worker) fail(job report.Job, lease report.Lease, cause error, elapsed, timeout time.Duration, log *slog.Logger) {
 	f := w.failure(job, cause, elapsed, timeout)
 	var status report.Status
-	err := w.write(context.Background(), lease.JobID, func(ctx context.Context) error {
+	err := w.persist(lease.JobID, func(ctx context.Context) error {
 		var err error
 		status, err = w.queue.Fail(ctx, lease, f)
 		return err
@@ -176,7 +195,7 @@ func (w *Worker) keepPartial(lease report.Lease, text string, log *slog.Logger) 
 	if text == "" {
 		return
 	}
-	err := w.write(context.Background(), lease.JobID, func(ctx context.Context) error { return w.queue.KeepPartial(ctx, lease, text) })
+	err := w.persist(lease.JobID, func(ctx context.Context) error { return w.queue.KeepPartial(ctx, lease, text) })
 	if err != nil && !errors.Is(err, report.ErrLeaseLost) {
 		log.Warn("keeping the partial text failed", "err", err)
 	}

@@ -80,7 +80,8 @@ type Worker struct {
 	now     func() time.Time
 	lengths *lengths
 
-	wake chan struct{}
+	wake         chan struct{}
+	claimFailing bool // the last claim failed (logged once until it recovers)
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc // by public job id
@@ -165,10 +166,15 @@ func (w *Worker) claim(ctx, jobsCtx context.Context) bool {
 		Worker: w.cfg.ID, Limit: free, Lease: w.cfg.Lease, PerUserLimit: w.cfg.PerUserLimit,
 	})
 	if err != nil {
-		if ctx.Err() == nil {
-			w.log.Warn("claim failed", "err", err)
+		if ctx.Err() == nil && !w.claimFailing {
+			w.log.Warn("claiming jobs failed; retrying every poll interval", "err", err)
 		}
+		w.claimFailing = ctx.Err() == nil
 		return false
+	}
+	if w.claimFailing {
+		w.log.Info("claiming jobs works again")
+		w.claimFailing = false
 	}
 	for _, job := range jobs {
 		w.cfg.Observer.JobChanged(job.JobID)

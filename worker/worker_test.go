@@ -10,9 +10,10 @@ import (
 	"github.com/polaris/reportd/report"
 )
 
-func TestJobSucceedsWithRealProgress(t *testing.T) {
-	t.Parallel()
-	e := startEngine(t, fastConfig())
+func TestJobSucceedsWithRealProgress(t *testing.T) { forEachBackend(t, testJobSucceedsWithRealProgress) }
+
+func testJobSucceedsWithRealProgress(t *testing.T, b backend) {
+	e := startEngine(t, b, fastConfig())
 	words := strings.Repeat("word ", 40)
 	e.fake.Push(fakellm.Stream(words, 40, 25*time.Millisecond))
 	j := e.submit(t, "sonar", 60)
@@ -54,9 +55,10 @@ func TestJobSucceedsWithRealProgress(t *testing.T) {
 	}
 }
 
-func TestCancelStopsTheStreamAtOnce(t *testing.T) {
-	t.Parallel()
-	e := startEngine(t, fastConfig())
+func TestCancelStopsTheStreamAtOnce(t *testing.T) { forEachBackend(t, testCancelStopsTheStreamAtOnce) }
+
+func testCancelStopsTheStreamAtOnce(t *testing.T, b backend) {
+	e := startEngine(t, b, fastConfig())
 	e.fake.Push(fakellm.Stream(strings.Repeat("slow ", 100), 100, 100*time.Millisecond))
 	j := e.submit(t, "sonar", 200)
 	e.spy.waitFor(t, "heartbeat", j.JobID, 5*time.Second) // streaming has begun
@@ -82,9 +84,10 @@ func TestCancelStopsTheStreamAtOnce(t *testing.T) {
 	}
 }
 
-func TestCancelFromAnotherProcessIsSeenAtTheNextWrite(t *testing.T) {
-	t.Parallel()
-	e := startEngine(t, fastConfig())
+func TestCancelFromAnotherProcessIsSeenAtTheNextWrite(t *testing.T) { forEachBackend(t, testCancelFromAnotherProcessIsSeenAtTheNextWrite) }
+
+func testCancelFromAnotherProcessIsSeenAtTheNextWrite(t *testing.T, b backend) {
+	e := startEngine(t, b, fastConfig())
 	e.fake.Push(fakellm.Stream(strings.Repeat("slow ", 100), 100, 100*time.Millisecond))
 	j := e.submit(t, "sonar", 200)
 	e.spy.waitFor(t, "heartbeat", j.JobID, 5*time.Second)
@@ -106,15 +109,18 @@ func TestCancelFromAnotherProcessIsSeenAtTheNextWrite(t *testing.T) {
 	}
 }
 
+// retryCase is a scripted provider behaviour and how the job must end.
+type retryCase struct {
+	name     string
+	scripts  []fakellm.Script
+	status   report.Status
+	attempts int
+	errText  string
+}
+
 func TestRetries(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		name     string
-		scripts  []fakellm.Script
-		status   report.Status
-		attempts int
-		errText  string
-	}{
+	cases := []retryCase{
 		{"503 then success", []fakellm.Script{fakellm.ServerError(503), fakellm.Instant("ok")}, report.StatusSucceeded, 2, ""},
 		{"429 with Retry-After does not spend an attempt", []fakellm.Script{fakellm.RateLimited(50 * time.Millisecond), fakellm.Instant("ok")}, report.StatusSucceeded, 1, ""},
 		{"stall mid-stream then success", []fakellm.Script{fakellm.StallMidStream(1), fakellm.Instant("ok")}, report.StatusSucceeded, 2, ""},
@@ -125,31 +131,35 @@ func TestRetries(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			e := startEngine(t, fastConfig())
-			e.fake.Push(c.scripts...)
-			j := e.submit(t, "sonar", 50)
-			deadline := time.After(15 * time.Second)
-			for {
-				got := e.job(t, j.JobID)
-				if got.Status.Final() {
-					if got.Status != c.status || got.Attempts != c.attempts {
-						t.Fatalf("status %s attempts %d, want %s %d (error %v)", got.Status, got.Attempts, c.status, c.attempts, got.Error)
-					}
-					if c.errText != "" && (got.Error == nil || !strings.Contains(strings.ToLower(*got.Error), strings.ToLower(c.errText))) {
-						t.Fatalf("error %v, want it to mention %q", got.Error, c.errText)
-					}
-					if c.status == report.StatusFailed && len(history(got)) != c.attempts {
-						t.Fatalf("attempt history has %d entries, want %d: %s", len(history(got)), c.attempts, got.Metadata)
-					}
-					return
-				}
-				select {
-				case <-e.spy.events:
-				case <-deadline:
-					t.Fatalf("job still %s", got.Status)
-				}
-			}
+			forEachBackend(t, func(t *testing.T, b backend) { testRetry(t, b, c) })
 		})
+	}
+}
+
+func testRetry(t *testing.T, b backend, c retryCase) {
+	e := startEngine(t, b, fastConfig())
+	e.fake.Push(c.scripts...)
+	j := e.submit(t, "sonar", 50)
+	deadline := time.After(15 * time.Second)
+	for {
+		got := e.job(t, j.JobID)
+		if got.Status.Final() {
+			if got.Status != c.status || got.Attempts != c.attempts {
+				t.Fatalf("status %s attempts %d, want %s %d (error %v)", got.Status, got.Attempts, c.status, c.attempts, got.Error)
+			}
+			if c.errText != "" && (got.Error == nil || !strings.Contains(strings.ToLower(*got.Error), strings.ToLower(c.errText))) {
+				t.Fatalf("error %v, want it to mention %q", got.Error, c.errText)
+			}
+			if c.status == report.StatusFailed && len(history(got)) != c.attempts {
+				t.Fatalf("attempt history has %d entries, want %d: %s", len(history(got)), c.attempts, got.Metadata)
+			}
+			return
+		}
+		select {
+		case <-e.spy.events:
+		case <-deadline:
+			t.Fatalf("job still %s", got.Status)
+		}
 	}
 }
 
@@ -158,16 +168,17 @@ func history(j report.Job) []any {
 	return h
 }
 
-func TestShutdownReleasesRunningJobs(t *testing.T) {
-	t.Parallel()
+func TestShutdownReleasesRunningJobs(t *testing.T) { forEachBackend(t, testShutdownReleasesRunningJobs) }
+
+func testShutdownReleasesRunningJobs(t *testing.T, b backend) {
 	cfg := fastConfig()
 	cfg.ShutdownGrace = 100 * time.Millisecond
-	e := startEngine(t, cfg)
+	e := startEngine(t, b, cfg)
 	e.fake.SetDefault(fakellm.Stream(strings.Repeat("slow ", 100), 100, 100*time.Millisecond))
-	a, b := e.submit(t, "sonar", 200), e.submit(t, "sonar", 200)
-	e.spy.waitFor(t, "heartbeat", a.JobID, 5*time.Second)
+	first, second := e.submit(t, "sonar", 200), e.submit(t, "sonar", 200)
+	e.spy.waitFor(t, "heartbeat", first.JobID, 5*time.Second)
 	e.stop()
-	for _, j := range []report.Job{a, b} {
+	for _, j := range []report.Job{first, second} {
 		got := e.job(t, j.JobID)
 		if got.Status != report.StatusQueued || got.Attempts != 0 || got.LeaseToken != "" {
 			t.Fatalf("after shutdown %s is %s with %d attempts", j.JobID, got.Status, got.Attempts)
@@ -175,11 +186,12 @@ func TestShutdownReleasesRunningJobs(t *testing.T) {
 	}
 }
 
-func TestShutdownLetsShortJobsFinish(t *testing.T) {
-	t.Parallel()
+func TestShutdownLetsShortJobsFinish(t *testing.T) { forEachBackend(t, testShutdownLetsShortJobsFinish) }
+
+func testShutdownLetsShortJobsFinish(t *testing.T, b backend) {
 	cfg := fastConfig()
 	cfg.ShutdownGrace = 5 * time.Second
-	e := startEngine(t, cfg)
+	e := startEngine(t, b, cfg)
 	e.fake.Push(fakellm.Stream("a b c d e", 5, 100*time.Millisecond))
 	j := e.submit(t, "sonar", 20)
 	e.spy.waitFor(t, "heartbeat", j.JobID, 5*time.Second)
@@ -189,11 +201,12 @@ func TestShutdownLetsShortJobsFinish(t *testing.T) {
 	}
 }
 
-func TestTimeoutIsRetryable(t *testing.T) {
-	t.Parallel()
+func TestTimeoutIsRetryable(t *testing.T) { forEachBackend(t, testTimeoutIsRetryable) }
+
+func testTimeoutIsRetryable(t *testing.T, b backend) {
 	cfg := fastConfig()
 	cfg.JobTimeout = 200 * time.Millisecond
-	e := startEngine(t, cfg)
+	e := startEngine(t, b, cfg)
 	e.fake.Push(fakellm.Stream(strings.Repeat("slow ", 50), 50, 50*time.Millisecond), fakellm.Instant("ok"))
 	j := e.submit(t, "sonar", 50)
 	f := e.spy.waitFor(t, "fail", j.JobID, 5*time.Second)

@@ -104,6 +104,21 @@ func randomName() (string, error) {
 	return "reportd_test_" + hex.EncodeToString(b), nil
 }
 
+// Sibling creates another fresh database on the same server, for tests that
+// need a database of their own without starting another cluster. Closing it
+// drops only that database.
+func (c *Cluster) Sibling(ctx context.Context) (*Cluster, error) {
+	admin, err := url.Parse(c.admin)
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
+	s := &Cluster{admin: c.admin}
+	if err := s.createDatabase(ctx, admin); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // SuperURL is a superuser URL for the test database.
 func (c *Cluster) SuperURL() string { return c.base.String() }
 
