@@ -10,7 +10,9 @@ import (
 	"github.com/polaris/reportd/report"
 )
 
-func TestJobSucceedsWithRealProgress(t *testing.T) { forEachBackend(t, testJobSucceedsWithRealProgress) }
+func TestJobSucceedsWithRealProgress(t *testing.T) {
+	forEachBackend(t, testJobSucceedsWithRealProgress)
+}
 
 func testJobSucceedsWithRealProgress(t *testing.T, b backend) {
 	e := startEngine(t, b, fastConfig())
@@ -84,7 +86,9 @@ func testCancelStopsTheStreamAtOnce(t *testing.T, b backend) {
 	}
 }
 
-func TestCancelFromAnotherProcessIsSeenAtTheNextWrite(t *testing.T) { forEachBackend(t, testCancelFromAnotherProcessIsSeenAtTheNextWrite) }
+func TestCancelFromAnotherProcessIsSeenAtTheNextWrite(t *testing.T) {
+	forEachBackend(t, testCancelFromAnotherProcessIsSeenAtTheNextWrite)
+}
 
 func testCancelFromAnotherProcessIsSeenAtTheNextWrite(t *testing.T, b backend) {
 	e := startEngine(t, b, fastConfig())
@@ -168,7 +172,9 @@ func history(j report.Job) []any {
 	return h
 }
 
-func TestShutdownReleasesRunningJobs(t *testing.T) { forEachBackend(t, testShutdownReleasesRunningJobs) }
+func TestShutdownReleasesRunningJobs(t *testing.T) {
+	forEachBackend(t, testShutdownReleasesRunningJobs)
+}
 
 func testShutdownReleasesRunningJobs(t *testing.T, b backend) {
 	cfg := fastConfig()
@@ -186,7 +192,9 @@ func testShutdownReleasesRunningJobs(t *testing.T, b backend) {
 	}
 }
 
-func TestShutdownLetsShortJobsFinish(t *testing.T) { forEachBackend(t, testShutdownLetsShortJobsFinish) }
+func TestShutdownLetsShortJobsFinish(t *testing.T) {
+	forEachBackend(t, testShutdownLetsShortJobsFinish)
+}
 
 func testShutdownLetsShortJobsFinish(t *testing.T, b backend) {
 	cfg := fastConfig()
