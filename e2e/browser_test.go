@@ -14,15 +14,16 @@ import (
 // table calls with the user's session). The worker runs those too.
 func TestJobsQueuedByTheOldBrowserCodeRun(t *testing.T) {
 	t.Parallel()
-	env := backends[1].env()
+	proj := fork(t)
+	env := supabaseEnv(proj)
 	env["WORKER_POLL_INTERVAL"] = "50ms"
 	env["DEMO_CHUNK_DELAY"] = "1ms"
 	p := start(t, env)
-	_, token := user(t)
+	_, token := user(t, proj)
 	jobID := report.NewJobID(time.Now())
 	body, _ := json.Marshal(map[string]any{"job_id": jobID, "status": "queued", "model": "demo", "prompt": "from the browser"})
-	req, _ := http.NewRequest("POST", project.URL+"/rest/v1/report_jobs", bytes.NewReader(body))
-	req.Header.Set("apikey", project.AnonKey)
+	req, _ := http.NewRequest("POST", proj.URL+"/rest/v1/report_jobs", bytes.NewReader(body))
+	req.Header.Set("apikey", proj.AnonKey)
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)

@@ -45,17 +45,36 @@ func run(m *testing.M) int {
 // backend says which store a reportd process uses.
 type backend struct {
 	name string
-	env  func() map[string]string
+	env  func(t *testing.T) (map[string]string, *stack.Stack)
 }
 
 var backends = []backend{
-	{"memory", func() map[string]string { return map[string]string{"SUPABASE_JWT_SECRET": string(project.JWTSecret)} }},
-	{"supabase", func() map[string]string {
-		return map[string]string{
-			"SUPABASE_URL": project.URL, "SUPABASE_ANON_KEY": project.AnonKey,
-			"SUPABASE_SERVICE_ROLE_KEY": project.ServiceKey, "SUPABASE_JWT_SECRET": string(project.JWTSecret),
-		}
+	{"memory", func(*testing.T) (map[string]string, *stack.Stack) {
+		return map[string]string{"SUPABASE_JWT_SECRET": string(project.JWTSecret)}, project
 	}},
+	{"supabase", func(t *testing.T) (map[string]string, *stack.Stack) {
+		p := fork(t)
+		return supabaseEnv(p), p
+	}},
+}
+
+// fork gives a test a project of its own (a database on the shared server):
+// workers claim any queued job, so parallel tests must not share one.
+func fork(t *testing.T) *stack.Stack {
+	t.Helper()
+	p, err := project.Fork(context.Background(), stack.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+func supabaseEnv(p *stack.Stack) map[string]string {
+	return map[string]string{
+		"SUPABASE_URL": p.URL, "SUPABASE_ANON_KEY": p.AnonKey,
+		"SUPABASE_SERVICE_ROLE_KEY": p.ServiceKey, "SUPABASE_JWT_SECRET": string(p.JWTSecret),
+	}
 }
 
 // withLLM adds a fake Perplexity to env.
@@ -72,10 +91,10 @@ func withLLM(t *testing.T, env map[string]string) (*fakellm.Server, map[string]s
 	return fake, env
 }
 
-// user is a signed-up user of the project.
-func user(t *testing.T) (id, token string) {
+// user is a signed-up user of project p.
+func user(t *testing.T, p *stack.Stack) (id, token string) {
 	t.Helper()
-	id, token, err := project.NewUser(context.Background())
+	id, token, err := p.NewUser(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

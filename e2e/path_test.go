@@ -15,11 +15,12 @@ func TestWholePath(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			fake, env := withLLM(t, b.env())
+			env, proj := b.env(t)
+			fake, env := withLLM(t, env)
 			fake.SetDefault(fakellm.Stream("Kenyan tea is grown in the highlands.", 8, 20*time.Millisecond))
 			p := start(t, env)
-			_, tokenA := user(t)
-			_, tokenB := user(t)
+			_, tokenA := user(t, proj)
+			_, tokenB := user(t, proj)
 
 			jobID := create(t, p.URL, tokenA, map[string]any{"prompt": "Write about tea", "model": "sonar-pro"})
 			r := await(t, p.URL, tokenA, jobID, 20*time.Second)
@@ -46,10 +47,11 @@ func TestIdempotencyAcrossUsers(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			_, env := withLLM(t, b.env())
+			env, proj := b.env(t)
+			_, env = withLLM(t, env)
 			p := start(t, env)
-			_, tokenA := user(t)
-			_, tokenB := user(t)
+			_, tokenA := user(t, proj)
+			_, tokenB := user(t, proj)
 			body := map[string]any{"prompt": "p", "model": "demo"}
 			key := []string{"Idempotency-Key", "greeting:99"}
 			a1 := call(t, "POST", p.URL+"/api/reportJobsDb", tokenA, body, key...).body["job_id"]
