@@ -9,8 +9,8 @@ import (
 func TestLegacyCreateAndPoll(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t)
-	_, token := a.user()
-	for _, path := range []string{"/api/reportJobsDb", "/api/reportJobs"} {
+	for i, path := range []string{"/api/reportJobsDb", "/api/reportJobs"} {
+		_, token := a.user()
 		r := a.do("POST", path, token, map[string]any{"prompt": "Tea in Kenya", "model": "demo"})
 		if r.status != http.StatusAccepted {
 			t.Fatalf("%s: POST %d %s", path, r.status, r.body)
@@ -24,7 +24,10 @@ func TestLegacyCreateAndPoll(t *testing.T) {
 			t.Fatalf("notifier heard %s, want %s", got, id)
 		}
 		g := a.do("GET", path+"?job_id="+id, token, nil)
-		want := map[string]any{"job_id": id, "status": "queued", "percent": float64(0), "eta_seconds": float64(0), "result": nil, "error": nil}
+		// A queued job's ETA is an estimate: with no history yet, 60 s for each
+		// job ahead of it in the queue (any user's) and 60 s for itself.
+		eta := float64(60 * (i + 1))
+		want := map[string]any{"job_id": id, "status": "queued", "percent": float64(0), "eta_seconds": eta, "result": nil, "error": nil}
 		if g.status != 200 || !equalMaps(g.json(t), want) {
 			t.Fatalf("%s: GET %d %s", path, g.status, g.body)
 		}

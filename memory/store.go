@@ -133,7 +133,12 @@ func (s *Store) Get(_ context.Context, c report.Caller, jobID string) (report.Jo
 	if err != nil {
 		return report.Job{}, err
 	}
-	return *j, nil
+	out := *j
+	if out.Status == report.StatusQueued && out.ETASeconds == nil {
+		eta := s.queueEstimate(j)
+		out.ETASeconds = &eta
+	}
+	return out, nil
 }
 
 // List implements report.Store.

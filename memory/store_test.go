@@ -49,6 +49,8 @@ func (s *Store) shift(t *testing.T, jobID, column string, d time.Duration) {
 		j.RunAfter = j.RunAfter.Add(d)
 	case "completed_at":
 		j.CompletedAt = move(j.CompletedAt)
+	case "started_at":
+		j.StartedAt = move(j.StartedAt)
 	case "expires_at":
 		j.ExpiresAt = move(j.ExpiresAt)
 	case "lease_expires_at":

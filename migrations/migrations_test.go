@@ -147,7 +147,7 @@ func checkFunctions(t *testing.T, conn *pgx.Conn) {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	callerFacing := []string{"create_report_job", "cancel_report_job", "report_job_stats", "report_job_actor"}
+	callerFacing := []string{"create_report_job", "cancel_report_job", "report_job_stats", "report_job_actor", "report_job_queue_estimate"}
 	seen := 0
 	for rows.Next() {
 		var sig string

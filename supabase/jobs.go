@@ -83,7 +83,26 @@ func (s *Store) Get(ctx context.Context, c report.Caller, jobID string) (report.
 	if _, err := f.Eq("job_id", jobID).Single().ExecuteToWithContext(ctx, &r); err != nil {
 		return report.Job{}, t.failure(ctx, "get job", err)
 	}
-	return r.job(), nil
+	j := r.job()
+	if j.Status == report.StatusQueued && j.ETASeconds == nil {
+		j.ETASeconds = s.queueEstimate(ctx, c, jobID)
+	}
+	return j, nil
+}
+
+// queueEstimate asks report_job_queue_estimate() how long a queued job has
+// left. An estimate is an extra, not worth failing a read for: on error it
+// is simply absent.
+func (s *Store) queueEstimate(ctx context.Context, c report.Caller, jobID string) *int {
+	who, err := s.who(c)
+	if err != nil {
+		return nil
+	}
+	var eta *int
+	if err := s.rpc(ctx, who, "report_job_queue_estimate", actingFor(c, map[string]any{"p_job_id": jobID}), &eta); err != nil {
+		return nil
+	}
+	return eta
 }
 
 // List implements report.Store with a table read under row-level security.

@@ -51,7 +51,7 @@ func newUser(t *testing.T) report.Caller {
 	return report.Caller{UserID: id, Role: report.RoleUser, Token: token}
 }
 
-var shiftable = []string{"created_at", "completed_at", "expires_at", "run_after", "lease_expires_at"}
+var shiftable = []string{"created_at", "started_at", "completed_at", "expires_at", "run_after", "lease_expires_at"}
 
 func shift(t *testing.T, jobID, column string, d time.Duration) {
 	t.Helper()

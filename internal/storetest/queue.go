@@ -29,6 +29,7 @@ func runQueue(t *testing.T, h Harness) {
 		{"a job out of attempts fails when its lease expires", testExhausted},
 		{"expired jobs are not claimed", testExpiredNotClaimed},
 		{"cleanup deletes expired and old finished jobs", testCleanup},
+		{"a queued job's ETA counts the queue and recent durations", testQueueEstimate},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -384,5 +385,44 @@ func testCleanup(t *testing.T, h Harness) {
 	}
 	for _, kept := range []report.Job{fresh, recentDone} {
 		get(t, h, a, kept.JobID)
+	}
+}
+
+func testQueueEstimate(t *testing.T, h Harness) {
+	a := h.NewUser(t)
+	model := func(n *report.NewJob) { n.Model = "estimate-model" }
+	// History: one job of the model that took 100 s.
+	create(t, h, a, model)
+	done := claim(t, h, 1, 0)[0]
+	if err := h.Queue.Complete(ctx(t), report.LeaseOf(done), report.Completion{Result: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	h.Shift(t, done.JobID, "started_at", -100*time.Second)
+
+	first := create(t, h, a, model)
+	second := create(t, h, a, model)
+	eta := func(jobID string) int {
+		j := get(t, h, a, jobID)
+		if j.ETASeconds == nil {
+			t.Fatalf("queued job %s has no ETA", jobID)
+		}
+		return *j.ETASeconds
+	}
+	// first waits for nothing and takes ~100 s. second waits for first's
+	// share of the running slots (jobs other tests left running count as
+	// slots), so it is later than first, by at most one duration.
+	firstETA, secondETA := eta(first.JobID), eta(second.JobID)
+	if firstETA < 99 || firstETA > 102 {
+		t.Fatalf("first in the queue: ETA %d s, want about 100", firstETA)
+	}
+	if secondETA <= firstETA || secondETA > 202 {
+		t.Fatalf("second in the queue: ETA %d s, want between %d and 200", secondETA, firstETA)
+	}
+	running := claim(t, h, 1, 0)[0] // first starts running: second is next
+	if running.JobID != first.JobID {
+		t.Fatalf("claimed %s, want %s", running.JobID, first.JobID)
+	}
+	if e := eta(second.JobID); e < 99 || e > 102 {
+		t.Fatalf("next in the queue: ETA %d s, want about 100", e)
 	}
 }
