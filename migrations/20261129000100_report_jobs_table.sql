@@ -114,7 +114,7 @@ create index if not exists report_jobs_completed on public.report_jobs (complete
 -- A queue table: leave room on each page for in-place (HOT) updates, and
 -- vacuum it far more often than the defaults would.
 alter table public.report_jobs set (
-  fillfactor = 80,
+  fillfactor = 70,
   autovacuum_vacuum_scale_factor = 0.01,
   autovacuum_vacuum_threshold = 100,
   autovacuum_vacuum_insert_scale_factor = 0.05,

@@ -127,7 +127,10 @@ $$;
 -- Lease up to p_limit claimable jobs: queued ones whose backoff has passed,
 -- and running ones whose lease expired (their worker is gone). Oldest first,
 -- and at most p_per_user_limit running jobs per user when it is positive.
--- Fairness is decided among the oldest 500 claimable jobs.
+-- Fairness is decided among the oldest 500 claimable jobs. Candidates come
+-- from the partial indexes on queued and running jobs; only the picked rows
+-- are locked, with SKIP LOCKED, so concurrent claimers never wait for each
+-- other.
 create or replace function public.claim_report_jobs(
   p_worker         text,
   p_limit          integer default 1,
@@ -138,6 +141,10 @@ returns setof public.report_jobs
 language plpgsql
 set search_path = ''
 as $$
+declare
+  -- Candidates looked at: enough for fairness, or a margin over p_limit for
+  -- rows a concurrent claimer holds (they are skipped, not waited for).
+  v_window integer := case when p_per_user_limit > 0 then 500 else greatest(p_limit, 0) * 4 + 16 end;
 begin
   -- An expired lease with no attempts left: the job failed for good.
   update public.report_jobs
@@ -149,29 +156,39 @@ begin
      and attempts >= max_attempts;
 
   return query
-  with busy as (
-    select user_id, count(*)::integer as n
-      from public.report_jobs
-     where status = 'running' and lease_expires_at >= now()
-     group by user_id
-  ),
-  claimable as (
+  with queued as (
     select j.id, j.user_id, j.created_at
       from public.report_jobs j
-     where ((j.status = 'queued' and j.run_after <= now())
-         or (j.status = 'running' and coalesce(j.lease_expires_at, '-infinity') < now()))
+     where j.status = 'queued' and j.run_after <= now()
        and (j.expires_at is null or j.expires_at > now())
      order by j.created_at, j.id
-     limit 500
+     limit v_window
+  ),
+  expired as (
+    select j.id, j.user_id, j.created_at
+      from public.report_jobs j
+     where j.status = 'running' and coalesce(j.lease_expires_at, '-infinity') < now()
+       and (j.expires_at is null or j.expires_at > now())
+     order by j.created_at, j.id
+     limit v_window
+  ),
+  candidates as (
+    select * from queued union all select * from expired
+  ),
+  busy as (
+    select user_id, count(*)::integer as n
+      from public.report_jobs
+     where p_per_user_limit > 0 and status = 'running' and lease_expires_at >= now()
+     group by user_id
   ),
   eligible as (
     select c.id
       from (select c.*, row_number() over (partition by c.user_id order by c.created_at, c.id) as rn
-              from claimable c) c
+              from candidates c) c
       left join busy b on b.user_id = c.user_id
      where p_per_user_limit <= 0 or c.rn + coalesce(b.n, 0) <= p_per_user_limit
   ),
-  locked as (
+  picked as (
     select j.id
       from public.report_jobs j
      where j.id in (select id from eligible)
@@ -194,8 +211,8 @@ begin
          result = null,
          percent = 0,
          eta_seconds = null
-    from locked
-   where j.id = locked.id
+    from picked
+   where j.id = picked.id
   returning j.*;
 end;
 $$;

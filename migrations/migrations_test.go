@@ -188,7 +188,7 @@ func checkFunctions(t *testing.T, conn *pgx.Conn) {
 func checkQueueTuning(t *testing.T, conn *pgx.Conn) {
 	t.Helper()
 	opts := query[[]string](t, conn, `select reloptions from pg_class where oid = 'public.report_jobs'::regclass`)
-	if !slices.Contains(opts, "fillfactor=80") || !slices.Contains(opts, "autovacuum_vacuum_scale_factor=0.01") {
+	if !slices.Contains(opts, "fillfactor=70") || !slices.Contains(opts, "autovacuum_vacuum_scale_factor=0.01") {
 		t.Fatalf("reloptions %v", opts)
 	}
 	hot := []string{"percent", "eta_seconds", "lease_expires_at", "heartbeat_at", "updated_at", "result", "version", "lease_token"}

@@ -66,7 +66,7 @@ func (w *Worker) heartbeats(ctx context.Context, lease report.Lease, tr *tracker
 		case <-tick.C:
 		}
 		now := w.now()
-		withText := now.Sub(lastPartial) >= w.cfg.PartialInterval
+		withText := w.cfg.PartialInterval > 0 && now.Sub(lastPartial) >= w.cfg.PartialInterval
 		snap := tr.snapshot(withText)
 		if !snap.Changed && now.Sub(lastWrite) < w.cfg.HeartbeatInterval {
 			continue

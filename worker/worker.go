@@ -27,15 +27,19 @@ type Config struct {
 	Lease             time.Duration // lease granted with each claim
 	HeartbeatInterval time.Duration // lease renewal when nothing else is written
 	ProgressInterval  time.Duration // at most one progress write per job per interval
-	PartialInterval   time.Duration // how often the partial text is stored
-	PerUserLimit      int           // running jobs per user (0: unlimited)
-	JobTimeout        time.Duration // per attempt
-	ReasoningTimeout  time.Duration // cap for reasoning models (1.5x JobTimeout)
-	ShutdownGrace     time.Duration // how long running jobs may finish on shutdown
-	RetryBase         time.Duration
-	RetryMax          time.Duration
-	SystemPrompt      string
-	IsReasoning       func(model string) bool
+	// PartialInterval is how often the text streamed so far is stored with
+	// the progress; 0 never (the default). Storing it makes the row grow on
+	// every write, which ends in-place (HOT) updates once the page is full;
+	// the text a cancelled attempt had streamed is kept either way.
+	PartialInterval  time.Duration
+	PerUserLimit     int           // running jobs per user (0: unlimited)
+	JobTimeout       time.Duration // per attempt
+	ReasoningTimeout time.Duration // cap for reasoning models (1.5x JobTimeout)
+	ShutdownGrace    time.Duration // how long running jobs may finish on shutdown
+	RetryBase        time.Duration
+	RetryMax         time.Duration
+	SystemPrompt     string
+	IsReasoning      func(model string) bool
 	// Observer hears of every change the worker makes to a job (optional).
 	Observer report.Observer
 }
@@ -50,7 +54,6 @@ func (c *Config) defaults() {
 	setDefault(&c.Lease, 30*time.Second)
 	setDefault(&c.HeartbeatInterval, 10*time.Second)
 	setDefault(&c.ProgressInterval, time.Second)
-	setDefault(&c.PartialInterval, 5*time.Second)
 	setDefault(&c.JobTimeout, 75*time.Second)
 	setDefault(&c.ReasoningTimeout, 110*time.Second)
 	if c.IsReasoning == nil {
