@@ -78,3 +78,14 @@ func TestConformance(t *testing.T) {
 }
 
 func nowish() time.Time { return time.Now() }
+
+func stackOptions() stack.Options { return stack.Options{} }
+
+func storeOf(t *testing.T, p *stack.Stack) *supabase.Store {
+	t.Helper()
+	s, err := supabase.New(supabase.Config{URL: p.URL, AnonKey: p.AnonKey, ServiceKey: p.ServiceKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
