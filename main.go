@@ -159,7 +159,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		api := handlers.New(handlers.Deps{
 			Store: store, Models: models, Notifier: notifier, Verifier: v,
 			Limits: limits(cfg), MaxAttempts: cfg.Worker.MaxAttempts, MaxBody: cfg.Server.MaxBodyBytes,
-			CORSOrigins: cfg.Server.CORSOrigins, Log: log,
+			CORSOrigins: cfg.Server.CORSOrigins, Log: log, QuestionnaireModel: cfg.LLM.AnthropicModel,
 		})
 		g.Go(func() error { return listen(gctx, cfg.Server, api, log) })
 	}

@@ -86,6 +86,7 @@ type LLM struct {
 	PerplexityBaseURL string
 	PerplexityModel   string
 	DemoChunkDelay    time.Duration
+	AnthropicModel    string // model of questionnaire jobs that name none (empty: the default model)
 }
 
 // Load reads the configuration through getenv (os.Getenv in main).
@@ -163,6 +164,7 @@ func loadLLM(r *reader) LLM {
 		PerplexityBaseURL: r.baseURL("https://api.perplexity.ai", "PERPLEXITY_BASE_URL"),
 		PerplexityModel:   r.str("", "PERPLEXITY_MODEL"),
 		DemoChunkDelay:    r.duration("DEMO_CHUNK_DELAY", 100*time.Millisecond, 0, 10*time.Second),
+		AnthropicModel:    r.str("", "ANTHROPIC_MODEL"),
 	}
 }
 
