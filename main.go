@@ -143,6 +143,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	g, gctx := errgroup.WithContext(ctx)
 	var notifier report.Notifier
 	if cfg.Mode != config.ModeAPI {
+		d, err := dispatcher(cfg, queue, log)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return d.Run(gctx) })
 		w := worker.New(workerConfig(cfg), queue, models, log)
 		notifier = w
 		g.Go(func() error { return w.Run(gctx) })

@@ -28,6 +28,7 @@ type Config struct {
 	Limits   Limits
 	Worker   Worker
 	LLM      LLM
+	Webhook  Webhook
 	LogLevel string
 }
 
@@ -103,6 +104,7 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 		Worker:   loadWorker(r),
 		LLM:      loadLLM(r),
+		Webhook:  loadWebhook(r),
 		LogLevel: r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 	}
 	c.check(r)
@@ -181,6 +183,7 @@ func (c Config) check(r *reader) {
 			r.fail("SUPABASE_JWT_SECRET is required with SUPABASE_URL to verify user tokens")
 		}
 	}
+	c.Webhook.check(r)
 	if c.Worker.HeartbeatInterval >= c.Worker.LeaseDuration {
 		r.fail("HEARTBEAT_INTERVAL (%s) must be shorter than LEASE_DURATION (%s)", c.Worker.HeartbeatInterval, c.Worker.LeaseDuration)
 	}
