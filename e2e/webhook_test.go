@@ -102,6 +102,18 @@ func awaitDeliveryState(t *testing.T, jobID string, ok func(deliveryRow) bool) d
 	}
 }
 
+// supabaseEnv is the environment of a process on the local Supabase stand-in.
+func supabaseEnv(t *testing.T) map[string]string {
+	t.Helper()
+	for _, b := range backends {
+		if b.name == "supabase" {
+			return b.env()
+		}
+	}
+	t.Fatal("no supabase backend")
+	return nil
+}
+
 func webhookEnv(env map[string]string, h *hook) map[string]string {
 	env["WEBHOOK_BASE_URL"] = h.srv.URL + "/api/webhooks"
 	env["WEBHOOK_SECRET"] = hookSecret
@@ -118,7 +130,7 @@ func TestWebhookSurvivesARestart(t *testing.T) {
 	t.Parallel()
 	h := newHook(t)
 	h.failing.Store(true)
-	env := webhookEnv(backends[1].env(), h)
+	env := webhookEnv(supabaseEnv(t), h)
 	env["WEBHOOK_BACKOFF_BASE_MS"], env["WEBHOOK_BACKOFF_MAX_MS"] = "60000", "60000" // no retry within this process's life
 	first := start(t, env)
 	_, token := user(t)

@@ -57,7 +57,6 @@ type Dispatcher struct {
 	outbox report.Outbox
 	log    *slog.Logger
 	now    func() time.Time
-	wake   chan struct{}
 }
 
 // New returns a dispatcher over outbox. It fails for a base URL that is not
@@ -76,7 +75,7 @@ func New(cfg Config, outbox report.Outbox, log *slog.Logger) (*Dispatcher, error
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Dispatcher{cfg: cfg, base: base, outbox: outbox, log: log.With("component", "webhook"),
-		now: time.Now, wake: make(chan struct{}, 1)}, nil
+		now: time.Now}, nil
 }
 
 func (c *Config) defaults() {
@@ -130,15 +129,6 @@ func ValidateBaseURL(raw string) (string, error) {
 	return strings.TrimRight(raw, "/"), nil
 }
 
-// Poke makes the dispatcher look for due deliveries now (a job just
-// finished in this process) instead of at its next poll.
-func (d *Dispatcher) Poke() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
-}
-
 // Run delivers until ctx ends, then returns after the attempts in flight
 // are finished and recorded (each is bounded by Timeout).
 func (d *Dispatcher) Run(ctx context.Context) error {
@@ -156,7 +146,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-		case <-d.wake:
 		case <-ticker.C:
 		}
 	}
