@@ -143,6 +143,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	g, gctx := errgroup.WithContext(ctx)
 	var notifier report.Notifier
 	if cfg.Mode != config.ModeAPI {
+		d, err := dispatcher(cfg, queue, log)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return d.Run(gctx) })
 		w := worker.New(workerConfig(cfg), queue, models, log)
 		notifier = w
 		g.Go(func() error { return w.Run(gctx) })
@@ -159,7 +164,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		api := handlers.New(handlers.Deps{
 			Store: store, Models: models, Notifier: notifier, Verifier: v,
 			Limits: limits(cfg), MaxAttempts: cfg.Worker.MaxAttempts, MaxBody: cfg.Server.MaxBodyBytes,
-			CORSOrigins: cfg.Server.CORSOrigins, Log: log,
+			CORSOrigins: cfg.Server.CORSOrigins, Log: log, QuestionnaireModel: cfg.LLM.AnthropicModel,
 		})
 		g.Go(func() error { return listen(gctx, cfg.Server, api, log) })
 	}

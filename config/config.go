@@ -28,6 +28,7 @@ type Config struct {
 	Limits   Limits
 	Worker   Worker
 	LLM      LLM
+	Webhook  Webhook
 	LogLevel string
 }
 
@@ -86,6 +87,7 @@ type LLM struct {
 	PerplexityBaseURL string
 	PerplexityModel   string
 	DemoChunkDelay    time.Duration
+	AnthropicModel    string // model of questionnaire jobs that name none (empty: the default model)
 }
 
 // Load reads the configuration through getenv (os.Getenv in main).
@@ -102,6 +104,7 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 		Worker:   loadWorker(r),
 		LLM:      loadLLM(r),
+		Webhook:  loadWebhook(r),
 		LogLevel: r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 	}
 	c.check(r)
@@ -163,6 +166,7 @@ func loadLLM(r *reader) LLM {
 		PerplexityBaseURL: r.baseURL("https://api.perplexity.ai", "PERPLEXITY_BASE_URL"),
 		PerplexityModel:   r.str("", "PERPLEXITY_MODEL"),
 		DemoChunkDelay:    r.duration("DEMO_CHUNK_DELAY", 100*time.Millisecond, 0, 10*time.Second),
+		AnthropicModel:    r.str("", "ANTHROPIC_MODEL"),
 	}
 }
 
@@ -179,6 +183,7 @@ func (c Config) check(r *reader) {
 			r.fail("SUPABASE_JWT_SECRET is required with SUPABASE_URL to verify user tokens")
 		}
 	}
+	c.Webhook.check(r)
 	if c.Worker.HeartbeatInterval >= c.Worker.LeaseDuration {
 		r.fail("HEARTBEAT_INTERVAL (%s) must be shorter than LEASE_DURATION (%s)", c.Worker.HeartbeatInterval, c.Worker.LeaseDuration)
 	}

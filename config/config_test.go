@@ -101,3 +101,37 @@ func TestEnvExampleListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestWebhookSettings(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.Webhook
+	if w.Enabled() || w.Timeout != 10*time.Second || w.MaxRetries != 3 || w.BackoffBase != time.Second ||
+		w.BackoffMax != 10*time.Second || w.PollInterval != time.Second {
+		t.Fatalf("webhook defaults (the old route's): %+v", w)
+	}
+	c, err = Load(env(map[string]string{"WEBHOOK_BASE_URL": "https://app.example.com/api/webhooks/", "WEBHOOK_SECRET": "whsec",
+		"WEBHOOK_TIMEOUT_MS": "2500", "WEBHOOK_MAX_RETRIES": "5"}))
+	if err != nil || c.Webhook.BaseURL != "https://app.example.com/api/webhooks" || c.Webhook.Timeout != 2500*time.Millisecond ||
+		c.Webhook.MaxRetries != 5 || fmt.Sprint(c.Webhook) == "" || strings.Contains(fmt.Sprintf("%+v", c), "whsec") {
+		t.Fatalf("webhook settings: %+v %v", c.Webhook, err)
+	}
+	for vars, want := range map[[2]string]string{
+		{"https://app.example.com", ""}:             "WEBHOOK_SECRET is required",
+		{"https://u:p@app.example.com", "s"}:        "credentials",
+		{"https://app.example.com/hooks?x=1", "s"}:  "a query",
+		{"javascript:alert(1)", "s"}:                "absolute http(s) URL",
+		{"https://app.example.com/hooks#frag", "s"}: "a fragment",
+	} {
+		_, err := Load(env(map[string]string{"WEBHOOK_BASE_URL": vars[0], "WEBHOOK_SECRET": vars[1]}))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: %v, want %q", vars, err, want)
+		}
+	}
+	if _, err := Load(env(map[string]string{"WEBHOOK_BACKOFF_BASE_MS": "20000"})); err == nil {
+		t.Error("a backoff base above its cap was accepted")
+	}
+}

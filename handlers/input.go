@@ -30,6 +30,7 @@ type createRequest struct {
 	Metadata       json.RawMessage
 	ReportType     *string
 	ReportID       *string
+	ResponseFormat *string
 	IdempotencyKey *string
 	Unknown        []string // fields this service does not know
 }
@@ -74,6 +75,7 @@ func parseCreate(body []byte) (createRequest, error) {
 	r.Metadata = objectField(v, fields, "metadata")
 	r.ReportType = idField(v, fields, "report_type")
 	r.ReportID = idField(v, fields, "report_id")
+	r.ResponseFormat = stringField(v, fields, "response_format")
 	r.IdempotencyKey = stringField(v, fields, "idempotency_key")
 	for k := range fields {
 		if !knownCreateFields[k] {
@@ -87,6 +89,7 @@ func parseCreate(body []byte) (createRequest, error) {
 var knownCreateFields = map[string]bool{
 	"prompt": true, "model": true, "temperature": true, "max_tokens": true, "summary_id": true,
 	"user_id": true, "metadata": true, "report_type": true, "report_id": true, "idempotency_key": true,
+	"response_format": true,
 }
 
 func decodeObject(body []byte) (map[string]json.RawMessage, error) {
@@ -225,7 +228,7 @@ func (h *handler) newJob(r createRequest, key, source string, now time.Time) (re
 	}
 	in.Metadata = meta
 	v := &report.ValidationError{}
-	model, err := h.models.Resolve(deref(r.Model))
+	model, err := h.models.Resolve(h.modelFor(r, meta))
 	if err != nil {
 		var pub *report.Error
 		if !errors.As(err, &pub) {
@@ -260,6 +263,9 @@ func userMetadata(r createRequest) (json.RawMessage, error) {
 	}
 	if r.ReportID != nil {
 		m["report_id"] = *r.ReportID
+	}
+	if err := setResponseFormat(m, r.ResponseFormat); err != nil {
+		return nil, err
 	}
 	return json.Marshal(m)
 }

@@ -30,6 +30,9 @@ type Deps struct {
 	CORSOrigins []string
 	Log         *slog.Logger
 	Now         func() time.Time
+	// QuestionnaireModel is the model of questionnaire jobs that name none
+	// (ANTHROPIC_MODEL); empty: the default model.
+	QuestionnaireModel string
 }
 
 type handler struct {
@@ -41,6 +44,8 @@ type handler struct {
 	maxBody     int64
 	now         func() time.Time
 	log         *slog.Logger
+	// questionnaireModel: see Deps.QuestionnaireModel.
+	questionnaireModel string
 }
 
 // New builds the Echo instance with every route.
@@ -60,6 +65,7 @@ func New(d Deps) *echo.Echo {
 	h := &handler{
 		store: d.Store, models: d.Models, notify: d.Notifier, limits: d.Limits,
 		maxAttempts: d.MaxAttempts, maxBody: d.MaxBody, now: d.Now, log: d.Log,
+		questionnaireModel: d.QuestionnaireModel,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -22,6 +22,9 @@ type Demo struct {
 // Generate implements report.Generator.
 func (d Demo) Generate(ctx context.Context, p report.Prompt, emit func(report.Delta)) (report.Output, error) {
 	pieces := demoPieces(p.Text)
+	if p.JSON {
+		pieces = demoJSONPieces(p.Text)
+	}
 	var text strings.Builder
 	var timer *time.Timer
 	for _, piece := range pieces {

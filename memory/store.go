@@ -25,6 +25,8 @@ type Store struct {
 	jobs  map[string]*report.Job // by row id
 	byJob map[string]string      // public job id -> row id
 	idem  map[idemKey]string     // (user, idempotency key) -> row id
+
+	deliveries map[string]*report.Delivery // webhook outbox, by delivery id
 }
 
 type idemKey struct{ user, key string }
@@ -39,12 +41,15 @@ func New(now func() time.Time) *Store {
 		jobs:  map[string]*report.Job{},
 		byJob: map[string]string{},
 		idem:  map[idemKey]string{},
+
+		deliveries: map[string]*report.Delivery{},
 	}
 }
 
 var (
-	_ report.Store = (*Store)(nil)
-	_ report.Queue = (*Store)(nil)
+	_ report.Store  = (*Store)(nil)
+	_ report.Queue  = (*Store)(nil)
+	_ report.Outbox = (*Store)(nil)
 )
 
 // clock returns the current time at PostgreSQL's precision, strictly
@@ -237,6 +242,7 @@ func (s *Store) remove(j *report.Job) {
 	if j.IdempotencyKey != "" {
 		delete(s.idem, idemKey{j.UserID, j.IdempotencyKey})
 	}
+	s.removeDeliveries(j.ID)
 }
 
 // Stats implements report.Store.
@@ -290,6 +296,7 @@ func (s *Store) update(j *report.Job, change func(*report.Job)) {
 	}
 	if j.Status.Final() && !old.Status.Final() {
 		j.CompletedAt = &now
+		s.enqueueDelivery(j, now) // the report_jobs_enqueue_delivery trigger
 	}
 	if !j.Status.Final() {
 		j.CompletedAt = nil

@@ -24,6 +24,8 @@ func TestConformance(t *testing.T) {
 		Shift: func(t *testing.T, jobID, column string, d time.Duration) {
 			s.shift(t, jobID, column, d)
 		},
+		Outbox:        s,
+		ShiftDelivery: s.shiftDelivery,
 	})
 }
 
@@ -57,5 +59,27 @@ func (s *Store) shift(t *testing.T, jobID, column string, d time.Duration) {
 		j.LeaseExpiresAt = move(j.LeaseExpiresAt)
 	default:
 		t.Fatalf("shift: unknown column %s", column)
+	}
+}
+
+// shiftDelivery moves a delivery's timestamp as if time had passed.
+func (s *Store) shiftDelivery(t *testing.T, id, column string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	del, ok := s.deliveries[id]
+	if !ok {
+		t.Fatalf("shift: no delivery %s", id)
+	}
+	switch column {
+	case "next_attempt_at":
+		del.NextAttemptAt = del.NextAttemptAt.Add(d)
+	case "lease_expires_at":
+		if del.LeaseExpiresAt == nil {
+			t.Fatalf("shift: delivery %s holds no lease", id)
+		}
+		v := del.LeaseExpiresAt.Add(d)
+		del.LeaseExpiresAt = &v
+	default:
+		t.Fatalf("shift: unknown delivery column %s", column)
 	}
 }

@@ -134,6 +134,7 @@ func checkSchema(t *testing.T, conn *pgx.Conn) {
 	}
 	checkFunctions(t, conn)
 	checkQueueTuning(t, conn)
+	checkDeliveries(t, conn)
 	_ = ctx
 }
 
@@ -148,6 +149,7 @@ func checkFunctions(t *testing.T, conn *pgx.Conn) {
 	}
 	defer rows.Close()
 	callerFacing := []string{"create_report_job", "cancel_report_job", "report_job_stats", "report_job_actor", "report_job_queue_estimate"}
+	triggers := []string{"report_jobs_touch", "report_jobs_enqueue_delivery"}
 	seen := 0
 	for rows.Next() {
 		var sig string
@@ -165,8 +167,11 @@ func checkFunctions(t *testing.T, conn *pgx.Conn) {
 			t.Errorf("anon may execute %s", sig)
 		}
 		wantAuthed := slices.Contains(callerFacing, name)
-		if name == "report_jobs_touch" {
-			continue // a trigger function: not callable over RPC
+		if slices.Contains(triggers, name) {
+			if authed || service {
+				t.Errorf("trigger function %s is executable by authenticated (%v) or service_role (%v)", sig, authed, service)
+			}
+			continue // not callable over RPC; triggers run it whoever changes the row
 		}
 		if authed != wantAuthed {
 			t.Errorf("authenticated execute on %s = %v, want %v", sig, authed, wantAuthed)
@@ -178,8 +183,8 @@ func checkFunctions(t *testing.T, conn *pgx.Conn) {
 			t.Errorf("%s is SECURITY DEFINER without being caller-facing", sig)
 		}
 	}
-	if seen < 12 {
-		t.Fatalf("found %d report job functions, want at least 12", seen)
+	if seen < 17 {
+		t.Fatalf("found %d report job functions, want at least 17", seen)
 	}
 }
 
@@ -235,8 +240,12 @@ func TestLegacyProjectKeepsItsRows(t *testing.T) {
 	if !slices.Equal(statuses, want) {
 		t.Fatalf("abandoned jobs: %v, want %v", statuses, want)
 	}
-	if n := query[int](t, conn, `select count(*) from pg_trigger where tgrelid = 'public.report_jobs'::regclass and not tgisinternal`); n != 1 {
-		t.Fatalf("%d triggers, want only report_jobs_touch", n)
+	if names := query[[]string](t, conn, `select array_agg(tgname::text order by tgname) from pg_trigger
+		where tgrelid = 'public.report_jobs'::regclass and not tgisinternal`); !slices.Equal(names, []string{"report_jobs_enqueue_delivery", "report_jobs_touch"}) {
+		t.Fatalf("triggers %v, want only report_jobs_enqueue_delivery and report_jobs_touch", names)
+	}
+	if n := query[int](t, conn, `select count(*) from public.report_job_deliveries`); n != 0 {
+		t.Fatalf("migrating queued %d webhook deliveries for old jobs", n)
 	}
 	if typ := query[string](t, conn, `select prorettype::regtype::text from pg_proc where proname = 'cleanup_expired_report_jobs'`); typ != "integer" {
 		t.Fatalf("cleanup returns %s", typ)

@@ -51,18 +51,24 @@ func newUser(t *testing.T) report.Caller {
 	return report.Caller{UserID: id, Role: report.RoleUser, Token: token}
 }
 
-var shiftable = []string{"created_at", "started_at", "completed_at", "expires_at", "run_after", "lease_expires_at"}
+var shiftable = []string{"created_at", "started_at", "completed_at", "expires_at", "run_after", "lease_expires_at", "next_attempt_at"}
 
 func shift(t *testing.T, jobID, column string, d time.Duration) {
+	t.Helper()
+	shiftRow(t, "report_jobs", "job_id", jobID, column, d)
+}
+
+// shiftRow moves a timestamp column of one row by d, as if time had passed.
+func shiftRow(t *testing.T, table, key, value, column string, d time.Duration) {
 	t.Helper()
 	if !slices.Contains(shiftable, column) {
 		t.Fatalf("shift: unknown column %s", column)
 	}
 	tag, err := project.DB.Exec(context.Background(),
-		fmt.Sprintf("update public.report_jobs set %s = %s + $1::interval where job_id = $2", column, column),
-		fmt.Sprintf("%d microseconds", d.Microseconds()), jobID)
+		fmt.Sprintf("update public.%s set %s = %s + $1::interval where %s = $2", table, column, column, key),
+		fmt.Sprintf("%d microseconds", d.Microseconds()), value)
 	if err != nil || tag.RowsAffected() != 1 {
-		t.Fatalf("shift %s of %s: %v (%d rows)", column, jobID, err, tag.RowsAffected())
+		t.Fatalf("shift %s of %s: %v (%d rows)", column, value, err, tag.RowsAffected())
 	}
 }
 
@@ -74,6 +80,10 @@ func TestConformance(t *testing.T) {
 		NewUser: newUser,
 		Service: func(u report.Caller) report.Caller { return report.Caller{UserID: u.UserID, Role: report.RoleService} },
 		Shift:   shift,
+		Outbox:  s,
+		ShiftDelivery: func(t *testing.T, id, column string, d time.Duration) {
+			shiftRow(t, "report_job_deliveries", "id", id, column, d)
+		},
 	})
 }
 

@@ -21,7 +21,12 @@ func (w *Worker) failure(job report.Job, err error, elapsed time.Duration, timeo
 	f := report.Failure{ChargeAttempt: true}
 	rec := map[string]any{"duration_ms": elapsed.Milliseconds()}
 	var pe *report.ProviderError
+	var invalid *invalidAnswerError
 	switch {
+	case errors.As(err, &invalid):
+		f.Message = invalid.Error()
+		f.Retryable = true
+		rec["invalid_answer"] = true
 	case errors.Is(err, context.DeadlineExceeded):
 		f.Message = fmt.Sprintf("The model did not finish within %s", timeout)
 		f.Retryable = true

@@ -36,6 +36,9 @@ func (w *Worker) run(ctx context.Context, job report.Job) {
 	stopBeats()
 	<-beatsDone
 
+	if err == nil {
+		out, err = shapeOutput(job, out) // a JSON job's answer is checked before it is stored
+	}
 	elapsed := w.now().Sub(started)
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errCancelled):
@@ -148,10 +151,14 @@ func (w *Worker) timeoutFor(model string) time.Duration {
 }
 
 func (w *Worker) prompt(job report.Job) report.Prompt {
-	return report.Prompt{
+	p := report.Prompt{
 		Model: job.Model, System: w.cfg.SystemPrompt, Text: job.Prompt,
 		Temperature: job.Temperature, MaxTokens: job.MaxTokens,
 	}
+	if job.ResponseFormat() == report.FormatJSON {
+		p.JSON, p.System = true, w.cfg.JSONSystemPrompt
+	}
+	return p
 }
 
 func (w *Worker) complete(job report.Job, lease report.Lease, out report.Output, tr *tracker, elapsed time.Duration, log *slog.Logger) {

@@ -39,6 +39,7 @@ type Config struct {
 	RetryBase        time.Duration
 	RetryMax         time.Duration
 	SystemPrompt     string
+	JSONSystemPrompt string // for jobs whose answer must be JSON; DefaultJSONSystemPrompt when empty
 	IsReasoning      func(model string) bool
 	// Observer hears of every change the worker makes to a job (optional).
 	Observer report.Observer
@@ -56,6 +57,9 @@ func (c *Config) defaults() {
 	setDefault(&c.ProgressInterval, time.Second)
 	setDefault(&c.JobTimeout, 75*time.Second)
 	setDefault(&c.ReasoningTimeout, 110*time.Second)
+	if c.JSONSystemPrompt == "" {
+		c.JSONSystemPrompt = DefaultJSONSystemPrompt
+	}
 	if c.IsReasoning == nil {
 		c.IsReasoning = func(string) bool { return false }
 	}

@@ -25,12 +25,20 @@ type Harness struct {
 	// Shift moves a timestamp column of a job (created_at, completed_at,
 	// expires_at, run_after, lease_expires_at) by d, as if time had passed.
 	Shift func(t *testing.T, jobID, column string, d time.Duration)
+	// Outbox is the store's webhook outbox (its tests are skipped when nil).
+	Outbox report.Outbox
+	// ShiftDelivery moves a timestamp column of a delivery
+	// (next_attempt_at, lease_expires_at) by d.
+	ShiftDelivery func(t *testing.T, deliveryID, column string, d time.Duration)
 }
 
 // Run runs every conformance test against the harness.
 func Run(t *testing.T, h Harness) {
 	t.Run("jobs", func(t *testing.T) { runJobs(t, h) })
 	t.Run("queue", func(t *testing.T) { runQueue(t, h) })
+	if h.Outbox != nil {
+		t.Run("outbox", func(t *testing.T) { runOutbox(t, h) })
+	}
 }
 
 func ctx(t *testing.T) context.Context {

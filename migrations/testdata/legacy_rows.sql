@@ -30,7 +30,7 @@ values
    now() - interval '1 hour', now() - interval '1 hour', null, null),
   -- a crashed job, "running" for hours, and a request that never ran
   ('job_1700000000000_stuck001', '22222222-2222-4222-8222-222222222222', null,
-   'running', 'sonar-reasoning', 'stuck prompt', null, null, 15, 75, null, '{}',
+   'running', 'sonar-reasoning', 'stuck prompt', null, null, 15, 75, null, '{"report_type":"org","report_id":"9"}',
    now() - interval '6 hours', now() - interval '6 hours', now() - interval '6 hours', null),
   ('job_1700000000000_lost0001', '22222222-2222-4222-8222-222222222222', null,
    'queued', 'sonar', 'never ran', null, null, 0, null, null, '{}',
