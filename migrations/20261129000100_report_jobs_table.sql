@@ -149,14 +149,15 @@ $$;
 
 -- Replace whatever triggers the old migration created (their names are not
 -- known here) with this one, and drop their functions once no trigger uses
--- them (a shared updated_at function of other tables stays).
+-- them (a shared updated_at function of other tables stays). Our own
+-- triggers, this one and the delivery trigger of a later migration, stay.
 do $$
 declare
   t record;
 begin
   for t in select tgname, tgfoid from pg_trigger
             where tgrelid = 'public.report_jobs'::regclass and not tgisinternal
-              and tgname <> 'report_jobs_touch'
+              and tgname not in ('report_jobs_touch', 'report_jobs_enqueue_delivery')
   loop
     execute format('drop trigger %I on public.report_jobs', t.tgname);
     if t.tgfoid <> 'public.report_jobs_touch'::regproc
