@@ -131,7 +131,7 @@ func startEngine(t *testing.T, cfg Config) *engine {
 	store := memory.New(nil)
 	sp := newSpy(store)
 	gen := &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{},
-		Perplexity: llm.NewChat(llm.ChatConfig{Provider: "perplexity", BaseURL: fake.URL, APIKey: fakellm.DefaultAPIKey, StallTimeout: 300 * time.Millisecond})}
+		Perplexity: llm.NewPerplexity(llm.PerplexityChat, llm.ProviderConfig{BaseURL: fake.URL, APIKey: fakellm.DefaultAPIKey, StallTimeout: 300 * time.Millisecond})}
 	e := &engine{store: store, spy: sp, fake: fake, worker: New(cfg, sp, gen, nil),
 		user: report.Caller{UserID: uuid.NewString(), Role: report.RoleUser}, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -29,13 +29,14 @@ type Config struct {
 	ProgressInterval  time.Duration // at most one progress write per job per interval
 	PartialInterval   time.Duration // how often the partial text is stored
 	PerUserLimit      int           // running jobs per user (0: unlimited)
-	JobTimeout        time.Duration // per attempt
-	ReasoningTimeout  time.Duration // cap for reasoning models (1.5x JobTimeout)
+	JobTimeout        time.Duration // per attempt, unless Timeout gives one
 	ShutdownGrace     time.Duration // how long running jobs may finish on shutdown
 	RetryBase         time.Duration
 	RetryMax          time.Duration
 	SystemPrompt      string
-	IsReasoning       func(model string) bool
+	// Timeout is the time limit of one attempt of a model's job (the
+	// router's, per provider); nil or 0 means JobTimeout.
+	Timeout func(model string) time.Duration
 	// Observer hears of every change the worker makes to a job (optional).
 	Observer report.Observer
 }
@@ -52,10 +53,6 @@ func (c *Config) defaults() {
 	setDefault(&c.ProgressInterval, time.Second)
 	setDefault(&c.PartialInterval, 5*time.Second)
 	setDefault(&c.JobTimeout, 75*time.Second)
-	setDefault(&c.ReasoningTimeout, 110*time.Second)
-	if c.IsReasoning == nil {
-		c.IsReasoning = func(string) bool { return false }
-	}
 	if c.Observer == nil {
 		c.Observer = noObserver{}
 	}
