@@ -112,15 +112,37 @@ func verifier(cfg config.Config, log *slog.Logger, stdout io.Writer) (*auth.Veri
 }
 
 func router(cfg config.Config) *llm.Router {
-	r := &llm.Router{DefaultModel: cfg.LLM.PerplexityModel, Demo: llm.Demo{Delay: cfg.LLM.DemoChunkDelay}}
+	l := cfg.LLM
+	r := &llm.Router{DefaultModel: l.PerplexityModel, AnthropicModel: l.AnthropicModel, Demo: llm.Demo{Delay: l.DemoChunkDelay}}
 	if r.DefaultModel == "" {
 		r.DefaultModel = report.DefaultModel
 	}
-	if cfg.LLM.PerplexityKey.Set() {
-		r.Perplexity = llm.NewChat(llm.ChatConfig{
-			Provider: "perplexity", BaseURL: cfg.LLM.PerplexityBaseURL, APIKey: cfg.LLM.PerplexityKey.Reveal(),
-			StallTimeout: cfg.Worker.StallTimeout,
-		})
+	client := llm.NewHTTPClient()
+	provider := func(p config.Provider) llm.ProviderConfig {
+		return llm.ProviderConfig{
+			BaseURL: p.BaseURL, APIKey: p.APIKey.Reveal(), Timeout: p.Timeout, StallTimeout: p.StallTimeout,
+			Limits: llm.Limits{
+				Concurrency: p.Concurrency,
+				Rate:        llm.Rate{Requests: p.RateLimit.Requests, Window: p.RateLimit.Window},
+			},
+			KeepReasoning: l.KeepReasoning, HTTPClient: client,
+		}
+	}
+	if l.Perplexity.APIKey.Set() {
+		pc := provider(l.Perplexity)
+		pc.Timeout, pc.ReasoningCap = cfg.Worker.JobTimeout, cfg.Worker.ReasoningTimeout
+		r.Perplexity = llm.NewPerplexity(llm.PerplexityAPI(l.PerplexityAPI), pc)
+	}
+	if l.OpenAI.APIKey.Set() {
+		r.OpenAI = llm.NewOpenAI(provider(l.OpenAI))
+	}
+	if l.Anthropic.APIKey.Set() {
+		pc := provider(l.Anthropic)
+		pc.MaxTokens = l.AnthropicMaxTokens
+		r.Anthropic = llm.NewAnthropic(pc)
+	}
+	if l.Compatible.BaseURL != "" {
+		r.Compatible = llm.NewCompatible(provider(l.Compatible))
 	}
 	return r
 }
@@ -148,7 +170,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 			return err
 		}
 		g.Go(func() error { return d.Run(gctx) })
-		w := worker.New(workerConfig(cfg), queue, models, log)
+		w := worker.New(workerConfig(cfg, models), queue, models, log)
 		notifier = w
 		g.Go(func() error { return w.Run(gctx) })
 		g.Go(func() error {
@@ -181,14 +203,14 @@ func limits(cfg config.Config) report.Limits {
 	return l
 }
 
-func workerConfig(cfg config.Config) worker.Config {
+func workerConfig(cfg config.Config, models *llm.Router) worker.Config {
 	w := cfg.Worker
 	return worker.Config{
 		Concurrency: w.Concurrency, PollInterval: w.PollInterval, Lease: w.LeaseDuration,
 		HeartbeatInterval: w.HeartbeatInterval, ProgressInterval: w.ProgressInterval,
-		PerUserLimit: w.PerUserLimit, JobTimeout: w.JobTimeout, ReasoningTimeout: w.ReasoningTimeout,
+		PerUserLimit: w.PerUserLimit, JobTimeout: w.JobTimeout,
 		ShutdownGrace: cfg.Server.ShutdownGrace, RetryBase: w.RetryBaseDelay, RetryMax: w.RetryMaxDelay,
-		SystemPrompt: systemPrompt, IsReasoning: llm.Reasoning,
+		SystemPrompt: systemPrompt, Timeout: models.Timeout,
 	}
 }
 

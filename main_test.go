@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/polaris/reportd/auth"
+	"github.com/polaris/reportd/config"
 )
 
 func envOf(vars map[string]string) func(string) string {
@@ -58,5 +59,33 @@ func TestTokenSignsInThroughSupabaseAuth(t *testing.T) {
 	if strings.TrimSpace(out.String()) != "the-users-access-token" || got.path != "/auth/v1/token?grant_type=password" ||
 		got.apikey != "anon-key" || got.email != "ada@example.com" {
 		t.Fatalf("printed %q; auth saw %+v", out.String(), got)
+	}
+}
+
+// The router main builds serves each configured provider, with the time
+// limits of the configuration, and the worker asks it for them.
+func TestRouterWiring(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{
+		"PERPLEXITY_API_KEY": "k", "OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k", "LLM_BASE_URL": "http://127.0.0.1:11434/v1",
+		"PPLX_SERVER_TIMEOUT_MS": "60000", "OPENAI_TIMEOUT": "90s", "OPENAI_CONCURRENCY": "0",
+	}
+	cfg, err := config.Load(envOf(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := router(cfg)
+	for in, want := range map[string]string{"": "sonar", "gpt-4o": "gpt-4o", "claude": "claude-sonnet-4-5", "Llama3": "Llama3", "demo": "demo"} {
+		if got, err := r.Resolve(in); err != nil || got != want {
+			t.Errorf("Resolve(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	w := workerConfig(cfg, r)
+	// Perplexity: 60 s, reasoning 90 s, each plus 30 s for a free stream
+	// (PERPLEXITY_CONCURRENCY defaults to 16); OpenAI has no stream limit here.
+	for model, want := range map[string]time.Duration{"sonar": 90 * time.Second, "sonar-reasoning": 120 * time.Second, "gpt-4o": 90 * time.Second} {
+		if got := w.Timeout(model); got != want {
+			t.Errorf("timeout of %s: %s, want %s", model, got, want)
+		}
 	}
 }

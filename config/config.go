@@ -75,19 +75,41 @@ type Worker struct {
 	MaxAttempts       int
 	JobTimeout        time.Duration // PPLX_SERVER_TIMEOUT_MS
 	ReasoningTimeout  time.Duration // cap for reasoning models (1.5x JobTimeout)
-	StallTimeout      time.Duration
 	RetryBaseDelay    time.Duration
 	RetryMaxDelay     time.Duration
 	CleanupInterval   time.Duration
 }
 
-// LLM configures the providers.
+// LLM configures the providers. Perplexity's attempt timeout stays in
+// Worker.JobTimeout (PPLX_SERVER_TIMEOUT_MS), as in the old route.
 type LLM struct {
-	PerplexityKey     Secret
-	PerplexityBaseURL string
-	PerplexityModel   string
-	DemoChunkDelay    time.Duration
-	AnthropicModel    string // model of questionnaire jobs that name none (empty: the default model)
+	Perplexity         Provider
+	PerplexityAPI      string // agent (default) or chat
+	PerplexityModel    string // model of requests that name none
+	OpenAI             Provider
+	Anthropic          Provider
+	AnthropicModel     string // what the model name "claude" means
+	AnthropicMaxTokens int    // max_tokens for Claude prompts that set none
+	Compatible         Provider
+	KeepReasoning      bool // keep removed <think> text in metadata.reasoning
+	DemoChunkDelay     time.Duration
+}
+
+// Provider configures one LLM service. Limits are per process.
+type Provider struct {
+	APIKey       Secret
+	BaseURL      string
+	Timeout      time.Duration // one attempt (Perplexity: Worker.JobTimeout)
+	StallTimeout time.Duration // silence that aborts a stream
+	Concurrency  int           // streams at once (0: no limit)
+	RateLimit    RateLimit
+}
+
+// RateLimit is at most Requests requests in any Window; the zero value is
+// no limit.
+type RateLimit struct {
+	Requests int
+	Window   time.Duration
 }
 
 // Load reads the configuration through getenv (os.Getenv in main).
@@ -153,7 +175,6 @@ func loadWorker(r *reader) Worker {
 		MaxAttempts:       r.integer("MAX_ATTEMPTS", 3, 1, 20),
 		JobTimeout:        timeout,
 		ReasoningTimeout:  r.duration("REASONING_TIMEOUT_CAP_MS", 110*time.Second, time.Second, time.Hour),
-		StallTimeout:      r.duration("STALL_TIMEOUT", 30*time.Second, time.Second, time.Hour),
 		RetryBaseDelay:    r.duration("RETRY_BASE_DELAY", 2*time.Second, 0, time.Hour),
 		RetryMaxDelay:     r.duration("RETRY_MAX_DELAY", 60*time.Second, 0, 24*time.Hour),
 		CleanupInterval:   r.duration("CLEANUP_INTERVAL", time.Hour, 0, 7*24*time.Hour),
@@ -161,13 +182,36 @@ func loadWorker(r *reader) Worker {
 }
 
 func loadLLM(r *reader) LLM {
+	stall := r.duration("STALL_TIMEOUT", 30*time.Second, time.Second, time.Hour)
 	return LLM{
-		PerplexityKey:     r.secret("PERPLEXITY_API_KEY"),
-		PerplexityBaseURL: r.baseURL("https://api.perplexity.ai", "PERPLEXITY_BASE_URL"),
-		PerplexityModel:   r.str("", "PERPLEXITY_MODEL"),
-		DemoChunkDelay:    r.duration("DEMO_CHUNK_DELAY", 100*time.Millisecond, 0, 10*time.Second),
-		AnthropicModel:    r.str("", "ANTHROPIC_MODEL"),
+		Perplexity:         loadProvider(r, "PERPLEXITY", "https://api.perplexity.ai", 0, stall, 16, "50/1m"),
+		PerplexityAPI:      r.oneOf("PERPLEXITY_API", "agent", "agent", "chat"),
+		PerplexityModel:    r.str("", "PERPLEXITY_MODEL"),
+		OpenAI:             loadProvider(r, "OPENAI", "https://api.openai.com/v1", 180*time.Second, 2*time.Minute, 16, "500/1m"),
+		Anthropic:          loadProvider(r, "ANTHROPIC", "https://api.anthropic.com/v1/", 120*time.Second, stall, 16, "50/1m"),
+		AnthropicModel:     strings.ToLower(r.str("claude-sonnet-4-5", "ANTHROPIC_MODEL")),
+		AnthropicMaxTokens: r.integer("ANTHROPIC_MAX_TOKENS", 4000, 1, 1_000_000),
+		Compatible:         loadProvider(r, "LLM", "", 300*time.Second, 2*time.Minute, 4, "none"),
+		KeepReasoning:      r.boolean("KEEP_REASONING", false),
+		DemoChunkDelay:     r.duration("DEMO_CHUNK_DELAY", 100*time.Millisecond, 0, 10*time.Second),
 	}
+}
+
+// loadProvider reads NAME_API_KEY, NAME_BASE_URL, NAME_TIMEOUT (unless
+// timeout is 0: Perplexity keeps PPLX_SERVER_TIMEOUT_MS), NAME_STALL_TIMEOUT,
+// NAME_CONCURRENCY and NAME_RATE_LIMIT, with the given defaults.
+func loadProvider(r *reader, name, baseURL string, timeout, stall time.Duration, concurrency int, limit string) Provider {
+	p := Provider{
+		APIKey:       r.secret(name + "_API_KEY"),
+		BaseURL:      r.baseURL(baseURL, name+"_BASE_URL"),
+		StallTimeout: r.duration(name+"_STALL_TIMEOUT", stall, time.Second, time.Hour),
+		Concurrency:  r.integer(name+"_CONCURRENCY", concurrency, 0, 10_000),
+		RateLimit:    r.rateLimit(name+"_RATE_LIMIT", limit),
+	}
+	if timeout > 0 {
+		p.Timeout = r.duration(name+"_TIMEOUT", timeout, time.Second, 24*time.Hour)
+	}
+	return p
 }
 
 // check reports problems that involve several variables.

@@ -60,7 +60,10 @@ func TestSupabaseNeedsItsKeys(t *testing.T) {
 
 func TestSecretsNeverPrint(t *testing.T) {
 	t.Parallel()
-	c, err := Load(env(map[string]string{"PERPLEXITY_API_KEY": "pplx-very-secret", "SUPABASE_JWT_SECRET": "jwt-very-secret"}))
+	c, err := Load(env(map[string]string{
+		"PERPLEXITY_API_KEY": "pplx-very-secret", "SUPABASE_JWT_SECRET": "jwt-very-secret", "OPENAI_API_KEY": "sk-very-secret",
+		"ANTHROPIC_API_KEY": "ant-very-secret", "LLM_API_KEY": "or-very-secret",
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,5 +136,52 @@ func TestWebhookSettings(t *testing.T) {
 	}
 	if _, err := Load(env(map[string]string{"WEBHOOK_BACKOFF_BASE_MS": "20000"})); err == nil {
 		t.Error("a backoff base above its cap was accepted")
+	}
+}
+
+func TestProviderDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{"STALL_TIMEOUT": "45s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.LLM
+	if l.PerplexityAPI != "agent" || l.Perplexity.BaseURL != "https://api.perplexity.ai" ||
+		l.Perplexity.RateLimit != (RateLimit{50, time.Minute}) || l.Perplexity.StallTimeout != 45*time.Second {
+		t.Errorf("perplexity: %+v %s", l.Perplexity, l.PerplexityAPI)
+	}
+	if l.Anthropic.BaseURL != "https://api.anthropic.com/v1" || l.Anthropic.StallTimeout != 45*time.Second ||
+		l.AnthropicModel != "claude-sonnet-4-5" || l.AnthropicMaxTokens != 4000 {
+		t.Errorf("anthropic: %+v", l)
+	}
+	if l.OpenAI.BaseURL != "https://api.openai.com/v1" || l.OpenAI.StallTimeout != 2*time.Minute || l.OpenAI.Timeout != 3*time.Minute {
+		t.Errorf("openai: %+v", l.OpenAI)
+	}
+	if l.Compatible.BaseURL != "" || l.Compatible.RateLimit != (RateLimit{}) || l.Compatible.Concurrency != 4 || l.KeepReasoning {
+		t.Errorf("compatible: %+v", l.Compatible)
+	}
+}
+
+func TestRateLimits(t *testing.T) {
+	t.Parallel()
+	good := map[string]RateLimit{"50/1m": {50, time.Minute}, " 5 / 1m ": {5, time.Minute}, "1000/2s": {1000, 2 * time.Second},
+		"none": {}, "OFF": {}}
+	for v, want := range good {
+		c, err := Load(env(map[string]string{"OPENAI_RATE_LIMIT": v}))
+		if err != nil || c.LLM.OpenAI.RateLimit != want {
+			t.Errorf("%q: %v %v, want %v", v, c.LLM.OpenAI.RateLimit, err, want)
+		}
+	}
+	for _, v := range []string{"50", "50/", "/1m", "fifty/1m", "0/1m", "-5/1m", "50/0s", "50/soon", "100000/1m"} {
+		_, err := Load(env(map[string]string{"PERPLEXITY_RATE_LIMIT": v}))
+		if err == nil || !strings.Contains(err.Error(), "PERPLEXITY_RATE_LIMIT must be requests per window such as 50/1m") {
+			t.Errorf("%q accepted or badly reported: %v", v, err)
+		}
+	}
+	_, err := Load(env(map[string]string{"PERPLEXITY_API": "responses", "LLM_CONCURRENCY": "-1", "LLM_BASE_URL": "localhost:11434"}))
+	for _, want := range []string{"PERPLEXITY_API", "LLM_CONCURRENCY", "LLM_BASE_URL"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad %s not reported: %v", want, err)
+		}
 	}
 }

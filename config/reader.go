@@ -118,3 +118,20 @@ func (r *reader) list(name string, def []string) []string {
 	}
 	return out
 }
+
+// rateLimit reads a request budget written N/duration ("50/1m": at most 50
+// requests in any minute), or "none" for no limit.
+func (r *reader) rateLimit(name, def string) RateLimit {
+	v := strings.ToLower(r.str(def, name))
+	if v == "none" || v == "off" {
+		return RateLimit{}
+	}
+	count, window, ok := strings.Cut(v, "/")
+	n, err := strconv.Atoi(strings.TrimSpace(count))
+	d, derr := time.ParseDuration(strings.TrimSpace(window))
+	if !ok || err != nil || derr != nil || n < 1 || n > 10_000 || d < time.Millisecond || d > 24*time.Hour {
+		r.fail("%s must be requests per window such as 50/1m (1 to 10000 requests, a window from 1ms to 24h) or none, got %q", name, v)
+		return RateLimit{}
+	}
+	return RateLimit{Requests: n, Window: d}
+}

@@ -25,6 +25,7 @@ func engineEnv(p *stack.Stack, f *fakellm.Server, extra map[string]string) map[s
 	env["HEARTBEAT_INTERVAL"] = "500ms"
 	env["WORKER_POLL_INTERVAL"] = "100ms"
 	env["RETRY_BASE_DELAY"] = "50ms"
+	env["PERPLEXITY_RATE_LIMIT"] = "none"
 	env["LOG_LEVEL"] = "debug"
 	for k, v := range extra {
 		env[k] = v

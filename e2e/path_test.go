@@ -28,9 +28,10 @@ func TestWholePath(t *testing.T) {
 				r.body["result"] != "Kenyan tea is grown in the highlands." || r.body["error"] != nil {
 				t.Fatalf("final state: %s", r.raw)
 			}
+			// Perplexity's Agent API (the default): sonar-pro is Sonar with the "low" preset.
 			req := fake.Requests()[0]
-			if req.Model != "sonar-pro" || req.Prompt != "Write about tea" {
-				t.Fatalf("the provider got model %q prompt %q", req.Model, req.Prompt)
+			if req.Path != "/v1/responses" || req.Model != "perplexity/sonar" || req.JSON["preset"] != "low" || req.Prompt != "Write about tea" {
+				t.Fatalf("the provider got %s model %q preset %v prompt %q", req.Path, req.Model, req.JSON["preset"], req.Prompt)
 			}
 			if r := call(t, "GET", p.URL+"/api/reportJobsDb?job_id="+jobID, tokenB, nil); r.status != http.StatusNotFound {
 				t.Fatalf("user B: %d %s", r.status, r.raw)

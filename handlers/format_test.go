@@ -72,7 +72,7 @@ func TestQuestionnaireModel(t *testing.T) {
 	unserved := newAPI(t, func(d *Deps) { d.QuestionnaireModel = "claude-sonnet-4-5" })
 	_, token = unserved.user()
 	r = unserved.do("POST", "/api/reportJobsDb", token, body)
-	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), `model \"claude-sonnet-4-5\" is not supported`) {
+	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), `model \"claude-sonnet-4-5\" needs ANTHROPIC_API_KEY`) {
 		t.Fatalf("unserved questionnaire model: %d %s", r.status, r.body)
 	}
 }

@@ -15,7 +15,8 @@ import (
 	"github.com/polaris/reportd/report"
 )
 
-// ChatConfig configures a chat-completions provider.
+// ChatConfig configures a chat-completions provider (and, with the fields
+// that apply, the Perplexity Agent API client).
 type ChatConfig struct {
 	Provider      string // name used in errors, metadata and metrics
 	BaseURL       string // e.g. https://api.perplexity.ai
@@ -23,7 +24,11 @@ type ChatConfig struct {
 	StallTimeout  time.Duration // no byte for this long aborts the call
 	IncludeUsage  bool          // ask for a final usage chunk (stream_options)
 	KeepReasoning bool          // keep <think> text in Output.Reasoning
-	HTTPClient    *http.Client  // shared; NewHTTPClient when nil
+	// MaxCompletionTokens sends the limit as max_completion_tokens, the
+	// name OpenAI uses (max_tokens is deprecated there); others read max_tokens.
+	MaxCompletionTokens bool
+	DefaultMaxTokens    int          // sent when a prompt has no MaxTokens
+	HTTPClient          *http.Client // shared; NewHTTPClient when nil
 }
 
 // Chat streams from an OpenAI-compatible chat-completions endpoint through
@@ -150,12 +155,24 @@ func (g *Chat) request(p report.Prompt) openai.ChatCompletionRequest {
 		msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: p.System})
 	}
 	msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser, Content: p.Text})
-	temp := float32(p.Temperature)
-	if temp == 0 {
-		temp = math.SmallestNonzeroFloat32 // go-openai omits a zero temperature; the provider would use its default
+	req := openai.ChatCompletionRequest{Model: p.Model, Messages: msgs, Stream: true}
+	limit := p.MaxTokens
+	if limit <= 0 {
+		limit = g.cfg.DefaultMaxTokens
 	}
-	req := openai.ChatCompletionRequest{
-		Model: p.Model, Messages: msgs, Temperature: temp, MaxTokens: p.MaxTokens, Stream: true,
+	if g.cfg.MaxCompletionTokens || fixedSampling(p.Model) {
+		req.MaxCompletionTokens = limit
+	} else {
+		req.MaxTokens = limit
+	}
+	// Reasoning models fix their sampling: OpenAI answers 400 to any
+	// temperature but 1, and go-openai refuses the request before sending
+	// it. Their jobs' temperature is therefore not sent (see README).
+	if !fixedSampling(p.Model) {
+		req.Temperature = float32(p.Temperature)
+		if req.Temperature == 0 {
+			req.Temperature = math.SmallestNonzeroFloat32 // go-openai omits a zero temperature; the provider would use its default
+		}
 	}
 	if g.cfg.IncludeUsage {
 		req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
@@ -163,13 +180,26 @@ func (g *Chat) request(p report.Prompt) openai.ChatCompletionRequest {
 	return req
 }
 
+// fixedSampling reports whether a model is one of OpenAI's reasoning
+// models, which take max_completion_tokens and no temperature: the o-series
+// and gpt-5. The prefixes are the ones go-openai's request validator checks.
+func fixedSampling(model string) bool {
+	for _, prefix := range []string{"o1", "o3", "o4", "gpt-5"} {
+		if strings.HasPrefix(model, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 // accumulator collects a streamed answer.
 type accumulator struct {
-	provider string
-	keep     bool
-	text     strings.Builder
-	think    thinkFilter
-	out      report.Output
+	provider  string
+	keep      bool
+	text      strings.Builder
+	reasoning strings.Builder // reasoning the provider sent apart from the text
+	think     thinkFilter
+	out       report.Output
 }
 
 func newAccumulator(provider string, keep bool) *accumulator {
@@ -197,15 +227,24 @@ func (a *accumulator) add(c chunk, emit func(report.Delta)) bool {
 		if ch.Message != nil && piece == "" && a.text.Len() == 0 {
 			piece = ch.Message.Content // some servers repeat the whole message in the last chunk
 		}
-		if piece != "" {
-			a.text.WriteString(piece)
-			emit(report.Delta{Text: a.think.feed(piece), Tokens: approxTokens(piece)})
-		}
+		a.write(piece, emit)
 		if ch.FinishReason != nil && *ch.FinishReason != "" {
 			done = true
+			// "length": the answer reached max_tokens. It is kept, marked
+			// truncated, as the Agent API's incomplete answers are.
+			a.out.Truncated = a.out.Truncated || *ch.FinishReason == "length"
 		}
 	}
 	return done
+}
+
+// write adds a piece of answer text and streams its visible part.
+func (a *accumulator) write(piece string, emit func(report.Delta)) {
+	if piece == "" {
+		return
+	}
+	a.text.WriteString(piece)
+	emit(report.Delta{Text: a.think.feed(piece), Tokens: approxTokens(piece)})
 }
 
 func (a *accumulator) output() report.Output {
@@ -214,7 +253,7 @@ func (a *accumulator) output() report.Output {
 	answer, reasoning := splitThink(a.text.String())
 	out.Text = strings.TrimSpace(answer)
 	if a.keep {
-		out.Reasoning = reasoning
+		out.Reasoning = strings.TrimSpace(a.reasoning.String() + "\n\n" + reasoning)
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,13 @@ func TestChatFailuresAreClassified(t *testing.T) {
 		{"connection reset", fakellm.Reset(2), true, false, 0, "connection"},
 		{"error object mid-stream", fakellm.ErrorMidStream(2, "upstream exploded"), true, false, 0, "stream reported an error"},
 		{"missing terminal", fakellm.MissingTerminal(), true, false, 0, "ended before"},
+		{"500", fakellm.ServerError(500), true, false, 0, ""},
+		{"504", fakellm.ServerError(504), true, false, 0, ""},
+		{"403 keeps the provider's message", fakellm.HTTPError(http.StatusForbidden, fakellm.KindForbidden, "model not allowed"), false, false, 0, "model not allowed"},
+		{"404 keeps the provider's message", fakellm.HTTPError(http.StatusNotFound, fakellm.KindNotFound, "no such model"), false, false, 0, "no such model"},
+		{"reset before headers", fakellm.Reset(fakellm.BeforeHeaders), true, false, 0, "connection"},
+		{"failed terminal", fakellm.ResponseFailed("model overloaded"), true, false, 0, "model overloaded"},
+		{"error terminal", fakellm.ResponseError("search backend down"), true, false, 0, "search backend down"},
 	}
 	for _, flavor := range []fakellm.Flavor{fakellm.Perplexity, fakellm.OpenAI, fakellm.Anthropic} {
 		s := fake(t, flavor)
@@ -184,4 +192,59 @@ func TestChatStopsWhenCancelled(t *testing.T) {
 	if err != nil || !req.ClientClosed {
 		t.Fatalf("the provider did not see the stream closed: %+v %v", req, err)
 	}
+}
+
+// finish_reason "length" is the job's own max_tokens: the answer is kept,
+// marked truncated, as on the Agent API.
+func TestChatKeepsAnswersCutAtMaxTokens(t *testing.T) {
+	t.Parallel()
+	for _, flavor := range []fakellm.Flavor{fakellm.Perplexity, fakellm.OpenAI, fakellm.Anthropic} {
+		s := fake(t, flavor)
+		sc := fakellm.ResponseIncomplete()
+		sc.Text = "cut short"
+		s.Push(sc)
+		out, _, err := generate(t, chatFor(s, 5*time.Second), "sonar")
+		if err != nil || out.Text != "cut short" || !out.Truncated {
+			t.Fatalf("%s: %+v %v", flavorName(flavor), out, err)
+		}
+	}
+}
+
+// OpenAI's reasoning models take max_completion_tokens and no temperature
+// (go-openai refuses anything else before sending); other models keep both.
+func TestChatRequestFitsTheModel(t *testing.T) {
+	t.Parallel()
+	s := fake(t, fakellm.OpenAI)
+	cases := []struct {
+		model       string
+		cfg         ChatConfig
+		temperature bool
+		limitField  string
+	}{
+		{"o3-mini", ChatConfig{}, false, "max_completion_tokens"},
+		{"gpt-5", ChatConfig{}, false, "max_completion_tokens"},
+		{"gpt-4o", ChatConfig{MaxCompletionTokens: true}, true, "max_completion_tokens"},
+		{"llama3", ChatConfig{}, true, "max_tokens"},
+	}
+	for _, c := range cases {
+		cfg := c.cfg
+		cfg.Provider, cfg.BaseURL, cfg.APIKey, cfg.StallTimeout = "openai", s.BaseURL(), fakellm.DefaultAPIKey, 5*time.Second
+		if _, _, err := generate(t, NewChat(cfg), c.model); err != nil {
+			t.Fatalf("%s: %v", c.model, err)
+		}
+		reqs := s.Requests()
+		body := reqs[len(reqs)-1].JSON
+		_, hasTemp := body["temperature"]
+		// model, messages, stream and the limit, plus the temperature
+		if hasTemp != c.temperature || body[c.limitField] != float64(300) || len(body) != 4+boolInt(hasTemp) {
+			t.Errorf("%s: request %v", c.model, body)
+		}
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

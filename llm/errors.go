@@ -101,7 +101,11 @@ func decodeErrorBody(body []byte) (code, msg string) {
 		} `json:"error"`
 	}
 	if json.Unmarshal(body, &v) != nil {
-		return "", strings.TrimSpace(string(body))
+		text := strings.TrimSpace(string(body))
+		if strings.HasPrefix(text, "<") {
+			return "", "" // a proxy's HTML page: the status text says more
+		}
+		return "", text
 	}
 	if v.Error == nil {
 		return "", v.Message

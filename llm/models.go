@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/polaris/reportd/report"
 )
@@ -42,12 +43,52 @@ func Reasoning(model string) bool {
 	return strings.Contains(model, "reasoning") || strings.Contains(model, "deep-research")
 }
 
+// isOpenAIModel reports whether a (lower-case) name is one of OpenAI's:
+// gpt-* (gpt-4o, gpt-4.1-mini, gpt-5...), chatgpt-* (chatgpt-4o-latest),
+// and the o-series: o1, o3 and o4, alone or followed by "-" and a variant
+// (o1-mini, o3-pro, o4-mini-2025-04-16). There never was an o2; names that
+// merely start with "o" (ollama, olmo, o1x) are not OpenAI's.
+func isOpenAIModel(name string) bool {
+	if strings.HasPrefix(name, "gpt-") || strings.HasPrefix(name, "chatgpt-") {
+		return true
+	}
+	for _, series := range []string{"o1", "o3", "o4"} {
+		if rest, ok := strings.CutPrefix(name, series); ok && (rest == "" || strings.HasPrefix(rest, "-")) {
+			return true
+		}
+	}
+	return false
+}
+
+// isAnthropicModel reports whether a (lower-case) name is a Claude model.
+func isAnthropicModel(name string) bool { return strings.HasPrefix(name, "claude-") }
+
 // Router sends each model to the provider that serves it. It implements
-// report.Models (what may be asked for) and report.Generator (dispatch).
+// report.Models (what may be asked for) and report.Generator (dispatch),
+// and gives the worker each model's time limit (Timeout).
+//
+// Routing, by name and configuration:
+//   - demo: the offline demo model;
+//   - Perplexity's names and their old aliases (NormalizePerplexity) →
+//     Perplexity, stored normalised;
+//   - gpt-*, chatgpt-*, o1, o3, o4 and their variants (isOpenAIModel) →
+//     OpenAI; claude-* → Anthropic (and "claude" → AnthropicModel); stored
+//     in lower case. When that provider is not configured but Compatible
+//     is, they go there (gateways and local servers serve such names too,
+//     e.g. gpt-oss:20b on Ollama);
+//   - any other name → Compatible, stored as given (vLLM names are case
+//     sensitive).
+//
+// A name no configured provider serves is refused by Resolve with
+// ErrInvalid, naming the variable that would enable it.
 type Router struct {
-	DefaultModel string
-	Perplexity   report.Generator // nil when no key is configured
-	Demo         report.Generator
+	DefaultModel   string
+	AnthropicModel string           // what "claude" means; empty: no such alias
+	Demo           report.Generator // the offline model
+	Perplexity     *Provider        // nil when not configured
+	OpenAI         *Provider
+	Anthropic      *Provider
+	Compatible     *Provider // OpenAI-compatible server at LLM_BASE_URL
 }
 
 var (
@@ -60,46 +101,103 @@ func (r *Router) Resolve(name string) (string, error) {
 	if strings.TrimSpace(name) == "" {
 		name = r.DefaultModel
 	}
-	if strings.EqualFold(strings.TrimSpace(name), DemoModel) {
-		return DemoModel, nil
+	model, _, err := r.route(name)
+	return model, err
+}
+
+// route returns the name to store and send for a requested name, and its
+// provider (nil for the demo model).
+func (r *Router) route(name string) (string, *Provider, error) {
+	name = strings.TrimSpace(name)
+	lower := strings.ToLower(name)
+	if name == "" {
+		return "", nil, report.Errorf(report.ErrInvalid, "a model is required; this service serves %s", r.served())
+	}
+	if lower == DemoModel && r.Demo != nil {
+		return DemoModel, nil, nil
 	}
 	if m, ok := NormalizePerplexity(name); ok {
 		if r.Perplexity == nil {
-			return "", report.Errorf(report.ErrInvalid,
-				"model %q needs PERPLEXITY_API_KEY, which is not configured on this service; use model %q to try the service offline", m, DemoModel)
+			return "", nil, r.needs(m, "PERPLEXITY_API_KEY")
 		}
-		return m, nil
+		return m, r.Perplexity, nil
 	}
-	return "", report.Errorf(report.ErrInvalid, "model %q is not supported; supported models: %s", name, strings.Join(r.Known(), ", "))
+	if lower == "claude" && r.AnthropicModel != "" {
+		lower = r.AnthropicModel
+	}
+	switch {
+	case isOpenAIModel(lower) && r.OpenAI != nil:
+		return lower, r.OpenAI, nil
+	case isAnthropicModel(lower) && r.Anthropic != nil:
+		return lower, r.Anthropic, nil
+	case r.Compatible != nil:
+		return name, r.Compatible, nil
+	case isOpenAIModel(lower):
+		return "", nil, r.needs(lower, "OPENAI_API_KEY")
+	case isAnthropicModel(lower):
+		return "", nil, r.needs(lower, "ANTHROPIC_API_KEY")
+	}
+	return "", nil, report.Errorf(report.ErrInvalid,
+		"model %q is not supported; this service serves %s. Other models need an OpenAI-compatible server at LLM_BASE_URL",
+		name, r.served())
 }
 
-// Known lists the model names this router accepts.
-func (r *Router) Known() []string {
-	out := []string{DemoModel}
+func (r *Router) needs(model, variable string) error {
+	return report.Errorf(report.ErrInvalid, "model %q needs %s, which is not configured on this service; it serves %s",
+		model, variable, r.served())
+}
+
+// served describes the models this router accepts, for error messages.
+func (r *Router) served() string {
+	var parts []string
+	if r.Demo != nil {
+		parts = append(parts, fmt.Sprintf("%q (offline)", DemoModel))
+	}
 	if r.Perplexity != nil {
-		for m := range perplexityModels {
-			out = append(out, m)
-		}
+		parts = append(parts, strings.Join(sortedKeys(perplexityModels), ", ")+" (Perplexity)")
+	}
+	if r.OpenAI != nil {
+		parts = append(parts, "gpt-*, chatgpt-*, o1*, o3*, o4* (OpenAI)")
+	}
+	if r.Anthropic != nil {
+		parts = append(parts, "claude-* (Anthropic)")
+	}
+	if len(parts) == 0 {
+		return "no models"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
 	sort.Strings(out)
 	return out
 }
 
-// Generate implements report.Generator by dispatching on p.Model.
-func (r *Router) Generate(ctx context.Context, p report.Prompt, emit func(report.Delta)) (report.Output, error) {
-	g, err := r.generatorFor(p.Model)
-	if err != nil {
-		return report.Output{}, err
+// Timeout is the worker's time limit for one attempt of a model's job (0:
+// the worker's default): the provider's limit, Perplexity's reasoning rule
+// included, plus the longest wait for a stream slot.
+func (r *Router) Timeout(model string) time.Duration {
+	m, p, err := r.route(model)
+	if err != nil || p == nil {
+		return 0
 	}
-	return g.Generate(ctx, p, emit)
+	return p.jobTimeout(m)
 }
 
-func (r *Router) generatorFor(model string) (report.Generator, error) {
-	if model == DemoModel && r.Demo != nil {
-		return r.Demo, nil
+// Generate implements report.Generator by dispatching on p.Model.
+func (r *Router) Generate(ctx context.Context, p report.Prompt, emit func(report.Delta)) (report.Output, error) {
+	model, prov, err := r.route(p.Model)
+	if err != nil {
+		// Stored when its provider was configured; it no longer is.
+		return report.Output{}, &report.ProviderError{Provider: "router", Message: fmt.Sprintf("no provider is configured for model %q", p.Model)}
 	}
-	if _, ok := NormalizePerplexity(model); ok && r.Perplexity != nil {
-		return r.Perplexity, nil
+	p.Model = model
+	if prov == nil {
+		return r.Demo.Generate(ctx, p, emit)
 	}
-	return nil, &report.ProviderError{Provider: "router", Message: fmt.Sprintf("no provider is configured for model %q", model)}
+	return prov.Generate(ctx, p, emit)
 }

@@ -1,12 +1,9 @@
 package llm
 
 import (
-	"errors"
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/polaris/reportd/report"
 )
 
 func TestNormalizePerplexity(t *testing.T) {
@@ -27,27 +24,6 @@ func TestNormalizePerplexity(t *testing.T) {
 		if got, ok := NormalizePerplexity(other); ok {
 			t.Errorf("NormalizePerplexity(%q) = %q, want not Perplexity", other, got)
 		}
-	}
-}
-
-func TestRouterResolve(t *testing.T) {
-	t.Parallel()
-	without := &Router{DefaultModel: "sonar", Demo: Demo{}}
-	with := &Router{DefaultModel: "sonar", Demo: Demo{}, Perplexity: Demo{}}
-	if m, err := without.Resolve("DEMO"); err != nil || m != "demo" {
-		t.Fatalf("demo: %q %v", m, err)
-	}
-	if _, err := without.Resolve(""); !errors.Is(err, report.ErrInvalid) {
-		t.Fatalf("default model without a Perplexity key: %v, want ErrInvalid", err)
-	}
-	if m, err := with.Resolve(""); err != nil || m != "sonar" {
-		t.Fatalf("default model: %q %v", m, err)
-	}
-	if m, err := with.Resolve("llama-3.1-sonar-large-128k-online"); err != nil || m != "sonar-pro" {
-		t.Fatalf("alias: %q %v", m, err)
-	}
-	if _, err := with.Resolve("no-such-model"); !errors.Is(err, report.ErrInvalid) {
-		t.Fatalf("unknown model: %v", err)
 	}
 }
 

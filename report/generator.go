@@ -40,6 +40,9 @@ type Output struct {
 	Provider  string     // provider name
 	Usage     Usage      //
 	Citations []Citation //
+	// Truncated: the provider stopped at the prompt's MaxTokens; Text is
+	// the answer up to there.
+	Truncated bool
 }
 
 // Delta is one piece of streamed output.

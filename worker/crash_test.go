@@ -76,7 +76,7 @@ func testStalledWorkerIsReplaced(t *testing.T, b backend) {
 	fake.Push(fakellm.Stream(strings.Repeat("first ", 40), 40, 50*time.Millisecond), fakellm.Instant("second attempt's report"))
 	store, queue, user := b.open(t)
 	gen := &llm.Router{DefaultModel: "sonar",
-		Perplexity: llm.NewChat(llm.ChatConfig{Provider: "perplexity", BaseURL: fake.URL, APIKey: fakellm.DefaultAPIKey, StallTimeout: 5 * time.Second})}
+		Perplexity: llm.NewPerplexity(llm.PerplexityChat, llm.ProviderConfig{BaseURL: fake.URL, APIKey: fakellm.DefaultAPIKey, StallTimeout: 5 * time.Second})}
 	cfg := fastConfig()
 	cfg.Lease = time.Second
 	cfg.HeartbeatInterval = 200 * time.Millisecond

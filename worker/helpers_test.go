@@ -175,7 +175,7 @@ func startEngine(t *testing.T, b backend, cfg Config) *engine {
 	store, queue, user := b.open(t)
 	sp := newSpy(queue)
 	gen := &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{},
-		Perplexity: llm.NewChat(llm.ChatConfig{Provider: "perplexity", BaseURL: fake.URL, APIKey: fakellm.DefaultAPIKey, StallTimeout: 300 * time.Millisecond})}
+		Perplexity: llm.NewPerplexity(llm.PerplexityChat, llm.ProviderConfig{BaseURL: fake.URL, APIKey: fakellm.DefaultAPIKey, StallTimeout: 300 * time.Millisecond})}
 	e := &engine{store: store, spy: sp, fake: fake, worker: New(cfg, sp, gen, nil), user: user, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel

@@ -144,8 +144,10 @@ func (w *Worker) persist(jobID string, fn func(context.Context) error) error {
 }
 
 func (w *Worker) timeoutFor(model string) time.Duration {
-	if w.cfg.IsReasoning(model) {
-		return min(w.cfg.JobTimeout*3/2, w.cfg.ReasoningTimeout)
+	if w.cfg.Timeout != nil {
+		if d := w.cfg.Timeout(model); d > 0 {
+			return d
+		}
 	}
 	return w.cfg.JobTimeout
 }
@@ -232,6 +234,9 @@ func runMetadata(out report.Output, tr *tracker, elapsed time.Duration) json.Raw
 	}
 	if out.Reasoning != "" {
 		m["reasoning"] = out.Reasoning
+	}
+	if out.Truncated {
+		m["truncated"] = true
 	}
 	if ttft := tr.timeToFirstToken(); ttft > 0 {
 		m["ttft_ms"] = ttft.Milliseconds()

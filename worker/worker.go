@@ -33,14 +33,15 @@ type Config struct {
 	// the text a cancelled attempt had streamed is kept either way.
 	PartialInterval  time.Duration
 	PerUserLimit     int           // running jobs per user (0: unlimited)
-	JobTimeout       time.Duration // per attempt
-	ReasoningTimeout time.Duration // cap for reasoning models (1.5x JobTimeout)
+	JobTimeout       time.Duration // per attempt, unless Timeout gives one
 	ShutdownGrace    time.Duration // how long running jobs may finish on shutdown
 	RetryBase        time.Duration
 	RetryMax         time.Duration
 	SystemPrompt     string
 	JSONSystemPrompt string // for jobs whose answer must be JSON; DefaultJSONSystemPrompt when empty
-	IsReasoning      func(model string) bool
+	// Timeout is the time limit of one attempt of a model's job (the
+	// router's, per provider); nil or 0 means JobTimeout.
+	Timeout func(model string) time.Duration
 	// Observer hears of every change the worker makes to a job (optional).
 	Observer report.Observer
 }
@@ -56,12 +57,8 @@ func (c *Config) defaults() {
 	setDefault(&c.HeartbeatInterval, 10*time.Second)
 	setDefault(&c.ProgressInterval, time.Second)
 	setDefault(&c.JobTimeout, 75*time.Second)
-	setDefault(&c.ReasoningTimeout, 110*time.Second)
 	if c.JSONSystemPrompt == "" {
 		c.JSONSystemPrompt = DefaultJSONSystemPrompt
-	}
-	if c.IsReasoning == nil {
-		c.IsReasoning = func(string) bool { return false }
 	}
 	if c.Observer == nil {
 		c.Observer = noObserver{}

@@ -85,8 +85,8 @@ func instantLLM() (*fakellm.Server, report.Generator, error) {
 }
 
 func routerFor(f *fakellm.Server) report.Generator {
-	return &llm.Router{DefaultModel: "sonar", Perplexity: llm.NewChat(llm.ChatConfig{
-		Provider: "perplexity", BaseURL: f.URL, APIKey: fakellm.DefaultAPIKey, StallTimeout: 30 * time.Second})}
+	return &llm.Router{DefaultModel: "sonar", Perplexity: llm.NewPerplexity(llm.PerplexityChat, llm.ProviderConfig{
+		BaseURL: f.URL, APIKey: fakellm.DefaultAPIKey, StallTimeout: 30 * time.Second})}
 }
 
 func engineConfig(id string, concurrency int, poll time.Duration, obs report.Observer) worker.Config {
