@@ -85,10 +85,11 @@ func withJWKS(life context.Context, local jwkset.Storage, cfg Config) (jwkset.St
 	return jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
 		Given:    local,
 		HTTPURLs: map[string]jwkset.Storage{cfg.JWKSURL: remote},
-		// An unknown kid refetches at most once per interval and never makes a request wait
-		// for the limiter: past the limit the token is simply rejected.
+		// An unknown kid refetches at most once per interval. jwkset bounds the wait for the
+		// limiter AND the refetch itself with RateLimitWaitMax (one context), so it must
+		// leave room for the HTTP request; a 1 ms bound made refetches fail under load.
 		RefreshUnknownKID: rate.NewLimiter(rate.Every(cfg.JWKSRefetchInterval), 1),
-		RateLimitWaitMax:  time.Millisecond,
+		RateLimitWaitMax:  5 * time.Second,
 	})
 }
 
