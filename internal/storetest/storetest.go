@@ -31,6 +31,7 @@ type Harness struct {
 func Run(t *testing.T, h Harness) {
 	t.Run("jobs", func(t *testing.T) { runJobs(t, h) })
 	t.Run("queue", func(t *testing.T) { runQueue(t, h) })
+	t.Run("operator statistics", func(t *testing.T) { runOperator(t, h) })
 }
 
 func ctx(t *testing.T) context.Context {
