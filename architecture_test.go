@@ -12,16 +12,17 @@ import (
 func TestDependenciesPointInward(t *testing.T) {
 	t.Parallel()
 	const module = "github.com/polaris/reportd/"
-	adapters := []string{"supabase", "memory", "worker", "llm", "handlers", "auth"}
+	adapters := []string{"supabase", "memory", "worker", "llm", "handlers", "auth", "live"}
 	rules := map[string][]string{
 		"report":   append([]string{"config"}, adapters...),
 		"config":   append([]string{"report"}, adapters...),
-		"supabase": {"memory", "worker", "llm", "handlers", "auth", "config"},
-		"memory":   {"supabase", "worker", "llm", "handlers", "auth", "config"},
-		"worker":   {"supabase", "memory", "llm", "handlers", "auth", "config"},
-		"llm":      {"supabase", "memory", "worker", "handlers", "auth", "config"},
-		"handlers": {"supabase", "memory", "worker", "llm", "config"},
-		"auth":     {"supabase", "memory", "worker", "llm", "handlers", "config"},
+		"supabase": {"memory", "worker", "llm", "handlers", "auth", "live", "config"},
+		"memory":   {"supabase", "worker", "llm", "handlers", "auth", "live", "config"},
+		"worker":   {"supabase", "memory", "llm", "handlers", "auth", "live", "config"},
+		"llm":      {"supabase", "memory", "worker", "handlers", "auth", "live", "config"},
+		"handlers": {"supabase", "memory", "worker", "llm", "auth", "live", "config"},
+		"auth":     {"supabase", "memory", "worker", "llm", "handlers", "live", "config"},
+		"live":     {"supabase", "memory", "worker", "llm", "handlers", "auth", "config"},
 	}
 	for pkg, forbidden := range rules {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}}", "./"+pkg).Output()

@@ -19,6 +19,8 @@ import (
 
 var testSecret = []byte("handlers-test-secret-0123456789abcdef")
 
+const testServiceKey = "sb_secret_handlers-test-service-key"
+
 // api is an Echo instance over a memory store, with a recorder of what the
 // notifier heard.
 type api struct {
@@ -38,7 +40,7 @@ func (n *recordingNotifier) JobCancelled(id string) { n.cancelled <- id }
 
 func newAPI(t *testing.T, mods ...func(*Deps)) *api {
 	t.Helper()
-	v, err := auth.New(auth.Config{HS256Secret: testSecret})
+	v, err := auth.New(t.Context(), auth.Config{HS256Secret: testSecret, SecretKeys: []string{testServiceKey}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,79 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/polaris/reportd/report"
+)
+
+// maxJSONDepth bounds the nesting of request bodies: a job needs a few
+// levels of metadata, not thousands (which cost stack and time to decode).
+const maxJSONDepth = 32
+
+// checkJSON walks a JSON document once, before it is decoded, and refuses
+// what encoding/json would accept silently: an object with the same key
+// twice (json keeps the last one, other parsers the first, so two readers of
+// one body could disagree), and nesting deeper than maxJSONDepth.
+func checkJSON(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type frame struct {
+		object  bool
+		keys    map[string]bool
+		wantKey bool
+	}
+	var stack []*frame
+	v := &report.ValidationError{}
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return v.OrNil()
+		}
+		if err != nil {
+			return newAPIError(http.StatusBadRequest, "invalid_json", "The request body is not valid JSON: "+jsonProblem(err))
+		}
+		top := (*frame)(nil)
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			if t == '{' || t == '[' {
+				if len(stack) >= maxJSONDepth {
+					return newAPIError(http.StatusBadRequest, "invalid_json",
+						"The request body is nested more than "+strconv.Itoa(maxJSONDepth)+" levels deep")
+				}
+				if top != nil && top.object {
+					top.wantKey = true
+				}
+				stack = append(stack, &frame{object: t == '{', keys: map[string]bool{}, wantKey: true})
+				continue
+			}
+			stack = stack[:len(stack)-1]
+			if len(stack) > 0 && stack[len(stack)-1].object {
+				stack[len(stack)-1].wantKey = true
+			}
+		case string:
+			if top != nil && top.object && top.wantKey {
+				if top.keys[t] {
+					v.Add(t, "the field %q appears more than once", t)
+				}
+				top.keys[t] = true
+				top.wantKey = false
+				continue
+			}
+			if top != nil && top.object {
+				top.wantKey = true
+			}
+		default:
+			if top != nil && top.object {
+				top.wantKey = true
+			}
+		}
+	}
+}
