@@ -43,9 +43,10 @@ func (s Streams) withDefaults() Streams {
 }
 
 // stream is one open event stream. go-sse writes the wire format; the
-// deadlines are ours: the server's ReadTimeout and WriteTimeout are meant
-// for ordinary requests and would cut a stream off, so a stream clears the
-// read deadline and moves the write deadline before every write.
+// deadline is ours: the server's WriteTimeout is meant for ordinary requests
+// and would cut a stream off, so a stream moves the write deadline before
+// every write (a client that stops reading still ends it). ReadTimeout needs
+// nothing: net/http clears the read deadline once the request is read.
 type stream struct {
 	rc      *http.ResponseController
 	sess    *sse.Session
@@ -56,7 +57,6 @@ type stream struct {
 func (h *handler) open(c echo.Context) (*stream, error) {
 	w := c.Response()
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{}) // not every writer supports deadlines (tests); nothing to do then
 	sess, err := sse.Upgrade(w, c.Request())
 	if err != nil {
 		return nil, err
@@ -69,6 +69,8 @@ func (h *handler) open(c echo.Context) (*stream, error) {
 	return s, sess.Flush()
 }
 
+// extend moves the write deadline; writers without deadlines (test
+// recorders) need none.
 func (s *stream) extend() { _ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout)) }
 
 func (s *stream) send(m *sse.Message) error {
