@@ -18,8 +18,21 @@ const maxJSONDepth = 32
 // checkJSON walks a JSON document once, before it is decoded, and refuses
 // what encoding/json would accept silently: an object with the same key
 // twice (json keeps the last one, other parsers the first, so two readers of
-// one body could disagree), and nesting deeper than maxJSONDepth.
+// one body could disagree), nesting deeper than maxJSONDepth, and a \u
+// escape of half a surrogate pair (json turns it into U+FFFD, changing the
+// text without a word).
 func checkJSON(body []byte) error {
+	if err := walkJSON(body); err != nil {
+		return err
+	}
+	if loneSurrogate(body) {
+		return newAPIError(http.StatusBadRequest, "invalid_json",
+			"The request body has a \\u escape of half a UTF-16 surrogate pair")
+	}
+	return nil
+}
+
+func walkJSON(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	type frame struct {
@@ -31,8 +44,11 @@ func checkJSON(body []byte) error {
 	v := &report.ValidationError{}
 	for {
 		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) && len(stack) == 0 {
 			return v.OrNil()
+		}
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
 		}
 		if err != nil {
 			return newAPIError(http.StatusBadRequest, "invalid_json", "The request body is not valid JSON: "+jsonProblem(err))
@@ -76,4 +92,53 @@ func checkJSON(body []byte) error {
 			}
 		}
 	}
+}
+
+// loneSurrogate reports whether a string in a (syntactically valid) JSON
+// document escapes a high surrogate not followed by a low one, or a low one
+// not preceded by a high one.
+func loneSurrogate(body []byte) bool {
+	inString, pendingHigh := false, false
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !inString {
+			inString = c == '"'
+			continue
+		}
+		if c != '\\' {
+			if pendingHigh {
+				return true
+			}
+			inString = c != '"'
+			continue
+		}
+		i++ // the escaped character
+		if i >= len(body) || body[i] != 'u' || i+4 >= len(body) {
+			if pendingHigh {
+				return true
+			}
+			continue
+		}
+		r, err := strconv.ParseUint(string(body[i+1:i+5]), 16, 16)
+		i += 4
+		switch {
+		case err != nil:
+			return true
+		case r >= 0xD800 && r <= 0xDBFF:
+			if pendingHigh {
+				return true
+			}
+			pendingHigh = true
+		case r >= 0xDC00 && r <= 0xDFFF:
+			if !pendingHigh {
+				return true
+			}
+			pendingHigh = false
+		default:
+			if pendingHigh {
+				return true
+			}
+		}
+	}
+	return pendingHigh
 }

@@ -63,7 +63,12 @@ func parseStrictCreate(body []byte) (createRequest, error) {
 	if err != nil && !errors.As(err, &v) {
 		return req, err
 	}
-	for _, name := range req.Unknown {
+	const named = 10 // enough to fix a typo; a flood of names is not worth echoing
+	for i, name := range req.Unknown {
+		if i == named {
+			v.Add("body", "and %d more unknown fields", len(req.Unknown)-named)
+			break
+		}
 		v.Add(name, "unknown field %q", name)
 	}
 	return req, v.OrNil()
