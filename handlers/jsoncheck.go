@@ -35,63 +35,82 @@ func checkJSON(body []byte) error {
 func walkJSON(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	type frame struct {
-		object  bool
-		keys    map[string]bool
-		wantKey bool
-	}
-	var stack []*frame
-	v := &report.ValidationError{}
+	w := &jsonWalker{dups: &report.ValidationError{}}
 	for {
 		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) && len(stack) == 0 {
-			return v.OrNil()
-		}
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
 		if err != nil {
-			return newAPIError(http.StatusBadRequest, "invalid_json", "The request body is not valid JSON: "+jsonProblem(err))
+			return w.end(err)
 		}
-		top := (*frame)(nil)
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			if t == '{' || t == '[' {
-				if len(stack) >= maxJSONDepth {
-					return newAPIError(http.StatusBadRequest, "invalid_json",
-						"The request body is nested more than "+strconv.Itoa(maxJSONDepth)+" levels deep")
-				}
-				if top != nil && top.object {
-					top.wantKey = true
-				}
-				stack = append(stack, &frame{object: t == '{', keys: map[string]bool{}, wantKey: true})
-				continue
-			}
-			stack = stack[:len(stack)-1]
-			if len(stack) > 0 && stack[len(stack)-1].object {
-				stack[len(stack)-1].wantKey = true
-			}
-		case string:
-			if top != nil && top.object && top.wantKey {
-				if top.keys[t] {
-					v.Add(t, "the field %q appears more than once", t)
-				}
-				top.keys[t] = true
-				top.wantKey = false
-				continue
-			}
-			if top != nil && top.object {
-				top.wantKey = true
-			}
-		default:
-			if top != nil && top.object {
-				top.wantKey = true
-			}
+		if err := w.token(tok); err != nil {
+			return err
 		}
 	}
+}
+
+// jsonWalker follows the nesting of a token stream: in an object, a string
+// token is a key when a key is due.
+type jsonWalker struct {
+	stack []*jsonFrame
+	dups  *report.ValidationError
+}
+
+type jsonFrame struct {
+	object  bool
+	wantKey bool
+	keys    map[string]bool
+}
+
+func (w *jsonWalker) top() *jsonFrame {
+	if len(w.stack) == 0 {
+		return nil
+	}
+	return w.stack[len(w.stack)-1]
+}
+
+func (w *jsonWalker) token(tok json.Token) error {
+	if d, ok := tok.(json.Delim); ok {
+		if d == '{' || d == '[' {
+			if len(w.stack) >= maxJSONDepth {
+				return newAPIError(http.StatusBadRequest, "invalid_json",
+					"The request body is nested more than "+strconv.Itoa(maxJSONDepth)+" levels deep")
+			}
+			w.stack = append(w.stack, &jsonFrame{object: d == '{', wantKey: true, keys: map[string]bool{}})
+			return nil
+		}
+		w.stack = w.stack[:len(w.stack)-1]
+		w.valueDone()
+		return nil
+	}
+	if key, ok := tok.(string); ok {
+		if f := w.top(); f != nil && f.object && f.wantKey {
+			if f.keys[key] {
+				w.dups.Add(key, "the field %q appears more than once", key)
+			}
+			f.keys[key], f.wantKey = true, false
+			return nil
+		}
+	}
+	w.valueDone()
+	return nil
+}
+
+// valueDone: after a value inside an object, a key is due.
+func (w *jsonWalker) valueDone() {
+	if f := w.top(); f != nil && f.object {
+		f.wantKey = true
+	}
+}
+
+// end turns the decoder's last error into the walk's answer: io.EOF after a
+// complete document is success (or the duplicate fields found).
+func (w *jsonWalker) end(err error) error {
+	if errors.Is(err, io.EOF) && len(w.stack) == 0 {
+		return w.dups.OrNil()
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return newAPIError(http.StatusBadRequest, "invalid_json", "The request body is not valid JSON: "+jsonProblem(err))
 }
 
 // loneSurrogate reports whether a string in a (syntactically valid) JSON
