@@ -87,6 +87,7 @@ func TestLiveEventsAcrossProcesses(t *testing.T) {
 	fake, env := withLLM(t, map[string]string{
 		"SUPABASE_URL": own.URL, "SUPABASE_ANON_KEY": own.AnonKey,
 		"SUPABASE_SERVICE_ROLE_KEY": own.ServiceKey, "SUPABASE_JWT_SECRET": string(own.JWTSecret),
+		"SUPABASE_JWKS_URL": "none",
 	})
 	fake.SetDefault(fakellm.Stream(strings.Repeat("Kenyan tea grows in the highlands. ", 12), 20, 100*time.Millisecond))
 	env["STREAM_POLL_INTERVAL"] = "50ms"

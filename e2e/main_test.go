@@ -54,6 +54,7 @@ var backends = []backend{
 		return map[string]string{
 			"SUPABASE_URL": project.URL, "SUPABASE_ANON_KEY": project.AnonKey,
 			"SUPABASE_SERVICE_ROLE_KEY": project.ServiceKey, "SUPABASE_JWT_SECRET": string(project.JWTSecret),
+			"SUPABASE_JWKS_URL": "none", // the stand-in has no Auth server; its tokens are HS256
 		}
 	}},
 }

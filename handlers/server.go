@@ -132,7 +132,7 @@ func routes(e *echo.Echo, h *handler, d Deps) {
 	v1.GET("/stats", h.stats, auth...)
 	v1.GET("/stats/active", h.activeJobs, auth...)
 
-	operator := append(auth, requireService)
+	operator := append(append([]echo.MiddlewareFunc{}, auth...), requireService)
 	v1.GET("/admin/stats", h.operatorStats, operator...)
 	v1.POST("/admin/cleanup", h.cleanup, operator...)
 }
