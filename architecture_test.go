@@ -12,17 +12,18 @@ import (
 func TestDependenciesPointInward(t *testing.T) {
 	t.Parallel()
 	const module = "github.com/polaris/reportd/"
-	adapters := []string{"supabase", "memory", "worker", "llm", "handlers", "auth", "webhook"}
+	adapters := []string{"supabase", "memory", "worker", "llm", "handlers", "auth", "webhook", "live"}
 	rules := map[string][]string{
 		"report":   append([]string{"config"}, adapters...),
 		"config":   append([]string{"report"}, adapters...),
-		"supabase": {"memory", "worker", "llm", "handlers", "auth", "config", "webhook"},
-		"memory":   {"supabase", "worker", "llm", "handlers", "auth", "config", "webhook"},
-		"worker":   {"supabase", "memory", "llm", "handlers", "auth", "config", "webhook"},
-		"llm":      {"supabase", "memory", "worker", "handlers", "auth", "config", "webhook"},
-		"handlers": {"supabase", "memory", "worker", "llm", "config", "webhook"},
-		"auth":     {"supabase", "memory", "worker", "llm", "handlers", "config", "webhook"},
-		"webhook":  {"supabase", "memory", "worker", "llm", "handlers", "auth", "config"},
+		"supabase": {"memory", "worker", "llm", "handlers", "auth", "config", "webhook", "live"},
+		"memory":   {"supabase", "worker", "llm", "handlers", "auth", "config", "webhook", "live"},
+		"worker":   {"supabase", "memory", "llm", "handlers", "auth", "config", "webhook", "live"},
+		"llm":      {"supabase", "memory", "worker", "handlers", "auth", "config", "webhook", "live"},
+		"handlers": {"supabase", "memory", "worker", "llm", "auth", "config", "webhook", "live"},
+		"auth":     {"supabase", "memory", "worker", "llm", "handlers", "config", "webhook", "live"},
+		"webhook":  {"supabase", "memory", "worker", "llm", "handlers", "auth", "config", "live"},
+		"live":     {"supabase", "memory", "worker", "llm", "handlers", "auth", "config", "webhook"},
 	}
 	for pkg, forbidden := range rules {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}}", "./"+pkg).Output()

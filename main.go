@@ -27,6 +27,7 @@ import (
 	"github.com/polaris/reportd/auth"
 	"github.com/polaris/reportd/config"
 	"github.com/polaris/reportd/handlers"
+	"github.com/polaris/reportd/live"
 	"github.com/polaris/reportd/llm"
 	"github.com/polaris/reportd/memory"
 	"github.com/polaris/reportd/report"
@@ -92,9 +93,9 @@ func stores(cfg config.Config) (report.Store, report.Queue, error) {
 
 // verifier returns the token verifier. Memory mode without a configured
 // secret gets a random one and prints a token for the dev user.
-func verifier(cfg config.Config, log *slog.Logger, stdout io.Writer) (*auth.Verifier, error) {
+func verifier(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) (*auth.Verifier, error) {
 	secret := []byte(cfg.Supabase.JWTSecret.Reveal())
-	if len(secret) == 0 {
+	if len(secret) == 0 && !cfg.Supabase.Enabled() {
 		secret = make([]byte, 32)
 		if _, err := rand.Read(secret); err != nil {
 			return nil, err
@@ -108,7 +109,15 @@ func verifier(cfg config.Config, log *slog.Logger, stdout io.Writer) (*auth.Veri
 		fmt.Fprintf(stdout, "\nDev access token (user %s, valid 24h, until restart):\n\n  export TOKEN=%s\n\n",
 			cfg.Supabase.DevUserID, token)
 	}
-	return auth.New(auth.Config{HS256Secret: secret})
+	sb := cfg.Supabase
+	keys := make([]string, len(sb.CallerKeys))
+	for i, k := range sb.CallerKeys {
+		keys[i] = k.Reveal()
+	}
+	return auth.New(ctx, auth.Config{
+		HS256Secret: secret, JWKSURL: sb.JWKSURL, JWKSRefresh: sb.JWKSRefresh, JWKSUnknownKID: sb.JWKSUnknownKID,
+		Issuer: sb.JWTIssuer, ServiceKeys: sb.ServiceJWTKeys, SecretKeys: keys, Log: log,
+	})
 }
 
 func router(cfg config.Config) *llm.Router {
@@ -163,6 +172,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	hub := live.New()
 	var notifier report.Notifier
 	if cfg.Mode != config.ModeAPI {
 		d, err := dispatcher(cfg, queue, log)
@@ -170,7 +180,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 			return err
 		}
 		g.Go(func() error { return d.Run(gctx) })
-		w := worker.New(workerConfig(cfg, models), queue, models, log)
+		wc := workerConfig(cfg, models)
+		wc.Observer = hub // live streams in this process hear of the worker's writes at once
+		w := worker.New(wc, queue, models, log)
 		notifier = w
 		g.Go(func() error { return w.Run(gctx) })
 		g.Go(func() error {
@@ -179,20 +191,34 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		})
 	}
 	if cfg.Mode != config.ModeWorker {
-		v, err := verifier(cfg, log, stdout)
+		v, err := verifier(gctx, cfg, log, stdout)
 		if err != nil {
 			return err
 		}
-		api := handlers.New(handlers.Deps{
-			Store: store, Models: models, Notifier: notifier, Verifier: v,
-			Limits: limits(cfg), MaxAttempts: cfg.Worker.MaxAttempts, MaxBody: cfg.Server.MaxBodyBytes,
-			CORSOrigins: cfg.Server.CORSOrigins, Log: log, QuestionnaireModel: cfg.LLM.AnthropicModel,
-		})
-		g.Go(func() error { return listen(gctx, cfg.Server, api, log) })
+		stop := make(chan struct{})
+		api := handlers.New(apiDeps(cfg, store, queue, models, notifier, hub, v, stop, log))
+		g.Go(func() error { return listen(gctx, cfg.Server, api, log, func() { close(stop) }) })
 	}
 	err = g.Wait()
 	log.Info("reportd stopped")
 	return err
+}
+
+func apiDeps(cfg config.Config, store report.Store, queue report.Queue, models report.Models, notifier report.Notifier,
+	hub *live.Hub, v *auth.Verifier, stop chan struct{}, log *slog.Logger) handlers.Deps {
+	sc := cfg.Server
+	d := handlers.Deps{
+		Store: store, Models: models, Notifier: notifier, Feed: hub, Maintenance: queue, Verifier: v,
+		Limits: limits(cfg), MaxAttempts: cfg.Worker.MaxAttempts, MaxBody: sc.MaxBodyBytes,
+		CORSOrigins: sc.CORSOrigins, HSTSMaxAge: sc.HSTSMaxAge, Stop: stop, Log: log,
+		QuestionnaireModel: cfg.LLM.AnthropicModel,
+		RateLimit:          handlers.RateLimit{PerSecond: sc.RateLimit.PerSecond, Burst: sc.RateLimit.Burst},
+		Streams:            handlers.Streams{Poll: sc.Streams.PollInterval, Heartbeat: sc.Streams.HeartbeatInterval},
+	}
+	if cfg.Supabase.JWKSURL != "" {
+		d.Ready = map[string]func(context.Context) error{"jwks": v.Ready}
+	}
+	return d
 }
 
 func limits(cfg config.Config) report.Limits {
@@ -214,13 +240,16 @@ func workerConfig(cfg config.Config, models *llm.Router) worker.Config {
 	}
 }
 
-// listen serves HTTP until ctx ends, then shuts down gracefully.
-func listen(ctx context.Context, sc config.Server, h http.Handler, log *slog.Logger) error {
+// listen serves HTTP until ctx ends, then shuts down gracefully. The
+// timeouts apply to ordinary requests; live event streams manage their own
+// deadlines, and onShutdown ends them so shutdown need not wait for them.
+func listen(ctx context.Context, sc config.Server, h http.Handler, log *slog.Logger, onShutdown func()) error {
 	srv := &http.Server{
 		Addr: sc.Addr, Handler: h,
 		ReadHeaderTimeout: sc.ReadHeaderTimeout, ReadTimeout: sc.ReadTimeout,
 		WriteTimeout: sc.WriteTimeout, IdleTimeout: sc.IdleTimeout,
 	}
+	srv.RegisterOnShutdown(onShutdown)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("listening", "addr", sc.Addr)

@@ -25,7 +25,7 @@ func TestTokenMintsWithTheJWTSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := auth.New(auth.Config{HS256Secret: []byte(secret)})
+	v, _ := auth.New(t.Context(), auth.Config{HS256Secret: []byte(secret)})
 	c, err := v.Verify(t.Context(), strings.TrimSpace(out.String()))
 	if err != nil || c.UserID != "7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09" {
 		t.Fatalf("minted token: %+v %v", c, err)

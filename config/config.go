@@ -42,6 +42,21 @@ type Server struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	ShutdownGrace     time.Duration
+	HSTSMaxAge        int // seconds; 0: no Strict-Transport-Security header
+	RateLimit         CallerRateLimit
+	Streams           Streams
+}
+
+// CallerRateLimit bounds each caller's request rate (0 per second: unlimited).
+type CallerRateLimit struct {
+	PerSecond float64
+	Burst     int
+}
+
+// Streams tunes the live event streams.
+type Streams struct {
+	PollInterval      time.Duration // re-read the store this often (changes made by other instances)
+	HeartbeatInterval time.Duration // keep-alive comment this often
 }
 
 // Supabase locates the project. With no URL the service uses its in-memory
@@ -52,6 +67,15 @@ type Supabase struct {
 	ServiceRoleKey Secret // service_role JWT or sb_secret_... key, for the worker only
 	JWTSecret      Secret // legacy HS256 secret that signs user tokens
 	DevUserID      string // memory mode: the user the printed dev token is for
+	// CallerKeys are the secret keys that make a service caller when a
+	// request presents one (SUPABASE_SERVICE_ROLE_KEY and SUPABASE_SECRET_KEY).
+	CallerKeys []Secret
+	// JWKSURL is the project's JWKS (ES256/RS256 keys); empty: none.
+	JWKSURL        string
+	JWKSRefresh    time.Duration
+	JWKSUnknownKID time.Duration
+	JWTIssuer      string   // iss user tokens must carry; empty: not checked
+	ServiceJWTKeys []string // keys trusted to sign service_role tokens: "legacy" and/or JWKS kids
 }
 
 // Enabled reports whether a Supabase project is configured.
@@ -150,17 +174,47 @@ func loadServer(r *reader) Server {
 		WriteTimeout:      r.duration("WRITE_TIMEOUT", 30*time.Second, time.Second, 10*time.Minute),
 		IdleTimeout:       r.duration("IDLE_TIMEOUT", 120*time.Second, time.Second, time.Hour),
 		ShutdownGrace:     r.duration("SHUTDOWN_GRACE", 25*time.Second, 0, 10*time.Minute),
+		HSTSMaxAge:        r.integer("HSTS_MAX_AGE", 0, 0, 2*365*24*3600),
+		RateLimit: CallerRateLimit{
+			PerSecond: r.number("RATE_LIMIT_PER_SECOND", 10, 0, 100_000),
+			Burst:     r.integer("RATE_LIMIT_BURST", 40, 1, 1_000_000),
+		},
+		Streams: Streams{
+			PollInterval:      r.duration("STREAM_POLL_INTERVAL", time.Second, 10*time.Millisecond, time.Minute),
+			HeartbeatInterval: r.duration("STREAM_HEARTBEAT_INTERVAL", 15*time.Second, 100*time.Millisecond, 10*time.Minute),
+		},
 	}
 }
 
 func loadSupabase(r *reader) Supabase {
-	return Supabase{
+	s := Supabase{
 		URL:            r.baseURL("", "SUPABASE_URL", "VITE_SUPABASE_URL", "NEXT_PUBLIC_SUPABASE_URL"),
 		AnonKey:        r.secret("SUPABASE_ANON_KEY", "SUPABASE_PUBLISHABLE_KEY", "VITE_SUPABASE_ANON_KEY"),
 		ServiceRoleKey: r.secret("SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_SECRET_KEY"),
 		JWTSecret:      r.secret("SUPABASE_JWT_SECRET"),
 		DevUserID:      r.str("00000000-0000-4000-8000-000000000001", "DEV_USER_ID"),
+		JWKSRefresh:    r.duration("JWKS_REFRESH_INTERVAL", 10*time.Minute, time.Second, 24*time.Hour),
+		JWKSUnknownKID: r.duration("JWKS_UNKNOWN_KID_INTERVAL", 2*time.Minute, time.Second, 24*time.Hour),
+		JWTIssuer:      r.str("", "SUPABASE_JWT_ISSUER"),
+		ServiceJWTKeys: r.list("SUPABASE_SERVICE_JWT_KEYS", []string{"legacy"}),
 	}
+	for _, name := range []string{"SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_SECRET_KEY"} {
+		if k := r.secret(name); k.Set() {
+			s.CallerKeys = append(s.CallerKeys, k)
+		}
+	}
+	if len(s.ServiceJWTKeys) == 1 && s.ServiceJWTKeys[0] == "none" {
+		s.ServiceJWTKeys = []string{}
+	}
+	// The project's JWKS by default; "none" turns it off.
+	switch jwks := r.str("", "SUPABASE_JWKS_URL"); {
+	case jwks == "none":
+	case jwks != "":
+		s.JWKSURL = r.baseURL("", "SUPABASE_JWKS_URL")
+	case s.URL != "":
+		s.JWKSURL = s.URL + "/auth/v1/.well-known/jwks.json"
+	}
+	return s
 }
 
 func loadWorker(r *reader) Worker {
@@ -223,8 +277,8 @@ func (c Config) check(r *reader) {
 		if !c.Supabase.ServiceRoleKey.Set() && c.Mode != ModeAPI {
 			r.fail("SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_SECRET_KEY) is required with SUPABASE_URL unless MODE=api")
 		}
-		if !c.Supabase.JWTSecret.Set() {
-			r.fail("SUPABASE_JWT_SECRET is required with SUPABASE_URL to verify user tokens")
+		if !c.Supabase.JWTSecret.Set() && c.Supabase.JWKSURL == "" {
+			r.fail("SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL is required with SUPABASE_URL to verify user tokens")
 		}
 	}
 	c.Webhook.check(r)

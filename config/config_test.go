@@ -43,7 +43,7 @@ func TestReportsEveryProblemAtOnce(t *testing.T) {
 
 func TestSupabaseNeedsItsKeys(t *testing.T) {
 	t.Parallel()
-	_, err := Load(env(map[string]string{"SUPABASE_URL": "https://ref.supabase.co"}))
+	_, err := Load(env(map[string]string{"SUPABASE_URL": "https://ref.supabase.co", "SUPABASE_JWKS_URL": "none"}))
 	for _, want := range []string{"SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_JWT_SECRET"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %s not reported: %v", want, err)
@@ -183,5 +183,34 @@ func TestRateLimits(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("bad %s not reported: %v", want, err)
 		}
+	}
+}
+
+func TestAuthSettings(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{
+		"SUPABASE_URL": "https://ref.supabase.co", "SUPABASE_ANON_KEY": "sb_publishable_x",
+		"SUPABASE_SERVICE_ROLE_KEY": "legacy-jwt", "SUPABASE_SECRET_KEY": "sb_secret_y",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Supabase
+	if s.JWKSURL != "https://ref.supabase.co/auth/v1/.well-known/jwks.json" || s.JWTIssuer != "" ||
+		len(s.ServiceJWTKeys) != 1 || s.ServiceJWTKeys[0] != "legacy" || len(s.CallerKeys) != 2 ||
+		s.CallerKeys[1].Reveal() != "sb_secret_y" || s.ServiceRoleKey.Reveal() != "legacy-jwt" {
+		t.Fatalf("defaults with a project: %+v", s)
+	}
+	c, err = Load(env(map[string]string{
+		"SUPABASE_JWKS_URL": "https://keys.example/jwks.json", "SUPABASE_SERVICE_JWT_KEYS": "none",
+		"RATE_LIMIT_PER_SECOND": "0.5", "STREAM_POLL_INTERVAL": "200ms",
+	}))
+	if err != nil || c.Supabase.JWKSURL != "https://keys.example/jwks.json" || len(c.Supabase.ServiceJWTKeys) != 0 ||
+		c.Supabase.ServiceJWTKeys == nil || c.Server.RateLimit.PerSecond != 0.5 || c.Server.Streams.PollInterval != 200*time.Millisecond {
+		t.Fatalf("explicit settings: %+v %+v (err %v)", c.Supabase, c.Server, err)
+	}
+	if _, err := Load(env(map[string]string{"RATE_LIMIT_PER_SECOND": "fast", "SUPABASE_JWKS_URL": "ftp://x"})); err == nil ||
+		!strings.Contains(err.Error(), "RATE_LIMIT_PER_SECOND") || !strings.Contains(err.Error(), "SUPABASE_JWKS_URL") {
+		t.Fatalf("bad values not reported: %v", err)
 	}
 }

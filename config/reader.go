@@ -44,6 +44,19 @@ func (r *reader) integer(name string, def, min, max int) int {
 	return n
 }
 
+func (r *reader) number(name string, def, min, max float64) float64 {
+	v := r.str("", name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil || n < min || n > max {
+		r.fail("%s must be a number between %g and %g, got %q", name, min, max, v)
+		return def
+	}
+	return n
+}
+
 // duration accepts Go durations ("30s", "1m"); names ending in _MS take
 // milliseconds, as the old system's variables did.
 func (r *reader) duration(name string, def, min, max time.Duration) time.Duration {

@@ -74,6 +74,7 @@ func supabaseEnv(p *stack.Stack) map[string]string {
 	return map[string]string{
 		"SUPABASE_URL": p.URL, "SUPABASE_ANON_KEY": p.AnonKey,
 		"SUPABASE_SERVICE_ROLE_KEY": p.ServiceKey, "SUPABASE_JWT_SECRET": string(p.JWTSecret),
+		"SUPABASE_JWKS_URL": "none", // the stand-in has no Auth server; its tokens are HS256
 	}
 }
 

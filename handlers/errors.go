@@ -46,7 +46,7 @@ func renderError(log *slog.Logger) echo.HTTPErrorHandler {
 		if c.Response().Committed {
 			return
 		}
-		e := classify(err)
+		e := classify(err, isREST(c))
 		for k, vs := range e.header {
 			for _, v := range vs {
 				c.Response().Header().Add(k, v)
@@ -65,8 +65,18 @@ func renderError(log *slog.Logger) echo.HTTPErrorHandler {
 	}
 }
 
-// classify decides the HTTP answer for an error.
-func classify(err error) *apiError {
+// classify decides the HTTP answer for an error. A request that fails
+// validation is 400 on the drop-in routes (as the old route answered) and
+// 422 on the REST API; an oversized payload is 413 on both.
+func classify(err error, rest bool) *apiError {
+	e := classifyError(err)
+	if rest && e.status == http.StatusBadRequest && e.code == "invalid_request" {
+		e.status = http.StatusUnprocessableEntity
+	}
+	return e
+}
+
+func classifyError(err error) *apiError {
 	var api *apiError
 	if errors.As(err, &api) {
 		return api

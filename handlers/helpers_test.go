@@ -2,30 +2,109 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/polaris/reportd/auth"
+	"github.com/polaris/reportd/internal/stack"
+	"github.com/polaris/reportd/live"
 	"github.com/polaris/reportd/llm"
 	"github.com/polaris/reportd/memory"
 	"github.com/polaris/reportd/report"
+	"github.com/polaris/reportd/supabase"
 )
 
 var testSecret = []byte("handlers-test-secret-0123456789abcdef")
 
-// api is an Echo instance over a memory store, with a recorder of what the
+const testServiceKey = "sb_secret_handlers-test-service-key"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	closeProject()
+	os.Exit(code)
+}
+
+// backend is a store the API runs on, with the keys that go with it.
+type backend struct {
+	name       string
+	store      report.Store
+	queue      report.Queue
+	secret     []byte // signs user tokens and the legacy service key
+	serviceKey string // presented by service callers
+	newUser    func(t *testing.T) (id, token string)
+}
+
+func memoryBackend() backend {
+	s := memory.New(nil)
+	return backend{name: "memory", store: s, queue: s, secret: testSecret, serviceKey: testServiceKey,
+		newUser: func(t *testing.T) (string, string) {
+			id := uuid.NewString()
+			token, err := auth.MintUserToken(testSecret, id, "u@example.com", time.Hour, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id, token
+		}}
+}
+
+// The local Supabase stand-in, started by the first test that needs it.
+var (
+	projectOnce sync.Once
+	project     *stack.Stack
+	projectErr  error
+)
+
+func closeProject() {
+	if project != nil {
+		_ = project.Close()
+	}
+}
+
+func supabaseBackend(t *testing.T) backend {
+	t.Helper()
+	projectOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		project, projectErr = stack.Start(ctx, stack.Options{})
+	})
+	if projectErr != nil {
+		t.Fatalf("local Supabase: %v", projectErr)
+	}
+	s, err := supabase.New(supabase.Config{URL: project.URL, AnonKey: project.AnonKey, ServiceKey: project.ServiceKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return backend{name: "supabase", store: s, queue: s, secret: project.JWTSecret, serviceKey: project.ServiceKey,
+		newUser: func(t *testing.T) (string, string) {
+			id, token, err := project.NewUser(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id, token
+		}}
+}
+
+// api is an Echo instance over a store, with a recorder of what the
 // notifier heard.
 type api struct {
-	t      *testing.T
-	srv    *httptest.Server
-	store  *memory.Store
-	notify *recordingNotifier
+	t       *testing.T
+	srv     *httptest.Server
+	store   report.Store
+	backend backend
+	hub     *live.Hub
+	notify  *recordingNotifier
+	// recorded, when not nil, keeps every exchange (see openapi_test.go).
+	recorded *[]exchange
 }
 
 type recordingNotifier struct {
@@ -38,33 +117,35 @@ func (n *recordingNotifier) JobCancelled(id string) { n.cancelled <- id }
 
 func newAPI(t *testing.T, mods ...func(*Deps)) *api {
 	t.Helper()
-	v, err := auth.New(auth.Config{HS256Secret: testSecret})
+	return newAPIOn(t, memoryBackend(), mods...)
+}
+
+func newAPIOn(t *testing.T, b backend, mods ...func(*Deps)) *api {
+	t.Helper()
+	v, err := auth.New(t.Context(), auth.Config{HS256Secret: b.secret, SecretKeys: []string{b.serviceKey}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := memory.New(nil)
-	n := &recordingNotifier{created: make(chan string, 100), cancelled: make(chan string, 100)}
+	hub := live.New()
+	n := &recordingNotifier{created: make(chan string, 1000), cancelled: make(chan string, 1000)}
 	d := Deps{
-		Store: store, Models: &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{}}, Notifier: n,
-		Verifier: v, Limits: report.DefaultLimits, MaxAttempts: 3, MaxBody: 1 << 20, CORSOrigins: []string{"*"},
+		Store: b.store, Models: &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{}}, Notifier: n, Feed: hub,
+		Maintenance: b.queue, Verifier: v, Limits: report.DefaultLimits, MaxAttempts: 3, MaxBody: 1 << 20,
+		CORSOrigins: []string{"*"}, Streams: Streams{Poll: 50 * time.Millisecond, Heartbeat: time.Second},
 	}
 	for _, m := range mods {
 		m(&d)
 	}
 	srv := httptest.NewServer(New(d))
 	t.Cleanup(srv.Close)
-	return &api{t: t, srv: srv, store: store, notify: n}
+	return &api{t: t, srv: srv, store: b.store, backend: b, hub: hub, notify: n}
 }
 
-// user returns a fresh user's bearer token.
-func (a *api) user() (id, token string) {
-	id = uuid.NewString()
-	token, err := auth.MintUserToken(testSecret, id, "u@example.com", time.Hour, time.Now())
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	return id, token
-}
+// user returns a fresh user's id and bearer token.
+func (a *api) user() (id, token string) { return a.backend.newUser(a.t) }
+
+// service is the bearer credential of a service caller.
+func (a *api) service() string { return a.backend.serviceKey }
 
 type answer struct {
 	status int
@@ -81,7 +162,25 @@ func (r answer) json(t *testing.T) map[string]any {
 	return m
 }
 
+func (r answer) String() string { return fmt.Sprintf("%d %s", r.status, r.body) }
+
 func (a *api) do(method, path, token string, body any, headers ...string) answer {
+	a.t.Helper()
+	req := a.request(method, path, token, body, headers...)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	ans := answer{status: resp.StatusCode, header: resp.Header, body: data}
+	if a.recorded != nil {
+		*a.recorded = append(*a.recorded, exchange{req: req, ans: ans})
+	}
+	return ans
+}
+
+func (a *api) request(method, path, token string, body any, headers ...string) *http.Request {
 	a.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -107,15 +206,25 @@ func (a *api) do(method, path, token string, body any, headers ...string) answer
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		a.t.Fatal(err)
+	return req
+}
+
+// create makes a job through /v1 and returns its id.
+func (a *api) create(token string, body map[string]any, headers ...string) string {
+	a.t.Helper()
+	r := a.do("POST", "/v1/jobs", token, body, headers...)
+	if r.status != http.StatusCreated {
+		a.t.Fatalf("create: %s", r)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, header: resp.Header, body: data}
+	return r.json(a.t)["job_id"].(string)
 }
 
 func callerFor(id, token string) report.Caller {
 	return report.Caller{UserID: id, Role: report.RoleUser, Token: token}
+}
+
+// exchange is one request and its answer.
+type exchange struct {
+	req *http.Request
+	ans answer
 }

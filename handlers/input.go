@@ -44,14 +44,14 @@ func readBody(c echo.Context, limit int64) ([]byte, error) {
 		if errors.As(err, &tooLarge) {
 			return nil, newAPIError(http.StatusRequestEntityTooLarge, "body_too_large", "The request body is too large")
 		}
-		return nil, newAPIError(http.StatusBadRequest, "invalid_request", "The request body could not be read")
+		return nil, newAPIError(http.StatusBadRequest, "invalid_body", "The request body could not be read")
 	}
 	if int64(len(body)) > limit {
 		return nil, newAPIError(http.StatusRequestEntityTooLarge, "body_too_large",
 			"The request body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
 	}
 	if !utf8.Valid(body) {
-		return nil, newAPIError(http.StatusBadRequest, "invalid_request", "The request body is not valid UTF-8")
+		return nil, newAPIError(http.StatusBadRequest, "invalid_json", "The request body is not valid UTF-8")
 	}
 	return body, nil
 }
@@ -110,6 +110,9 @@ func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 			return nil, bad("The request body is not valid JSON")
 		}
 		return nil, bad("The request body must be a JSON object")
+	}
+	if err := checkJSON(trimmed); err != nil {
+		return nil, err
 	}
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(trimmed))

@@ -44,7 +44,10 @@ func (h *handler) legacyCreate(c echo.Context) error {
 	if key == "" {
 		key = deref(req.IdempotencyKey)
 	}
-	caller := h.actingFor(callerOf(c), req.UserID)
+	caller, err := actor(c, req.UserID)
+	if err != nil {
+		return err
+	}
 	in, err := h.newJob(req, key, "api", h.now())
 	if err != nil {
 		return err
@@ -54,7 +57,7 @@ func (h *handler) legacyCreate(c echo.Context) error {
 		return err
 	}
 	if created {
-		h.notify.JobCreated(job.JobID)
+		h.created(job)
 	}
 	return c.JSON(http.StatusAccepted, legacyCreated{JobID: job.JobID, StatusURL: c.Path() + "?job_id=" + job.JobID})
 }
@@ -65,7 +68,11 @@ func (h *handler) legacyGet(c echo.Context) error {
 	if jobID == "" {
 		return newAPIError(http.StatusBadRequest, "invalid_request", "job_id is required")
 	}
-	job, err := h.store.Get(c.Request().Context(), callerOf(c), jobID)
+	caller, err := actor(c, nil)
+	if err != nil {
+		return err
+	}
+	job, err := h.store.Get(c.Request().Context(), caller, jobID)
 	if err != nil {
 		return err
 	}

@@ -12,32 +12,101 @@ import (
 	"github.com/polaris/reportd/report"
 )
 
-// Verifier checks a bearer token (the auth package implements it).
+// Verifier authenticates callers (the auth package implements it): a bearer
+// token (a user's access token, a service_role token, or the secret key) or,
+// without one, an apikey header holding the secret key.
 type Verifier interface {
-	Verify(ctx context.Context, token string) (report.Caller, error)
+	Authenticate(ctx context.Context, bearer, apikey string) (report.Caller, error)
 }
 
-const callerKey = "reportd.caller"
+const (
+	callerKey = "reportd.caller"
+	// headerUserID names the user a service caller acts for.
+	headerUserID = "X-User-Id"
+)
 
-// authenticate requires a verified bearer token and stores the caller. It
-// never falls back to any other identity when the token is missing.
+// authenticate requires credentials and stores the caller. A service caller
+// may name the user it acts for in X-User-Id; a user's X-User-Id is ignored
+// (users act for themselves). Nothing falls back to another identity when
+// the credentials are missing.
 func authenticate(v Verifier) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			token, ok := bearer(c.Request().Header.Get(echo.HeaderAuthorization))
-			if !ok {
+			req := c.Request()
+			token, _ := bearer(req.Header.Get(echo.HeaderAuthorization))
+			apikey := strings.TrimSpace(req.Header.Get("apikey"))
+			if token == "" && apikey == "" {
 				e := newAPIError(http.StatusUnauthorized, "unauthenticated",
 					"Authentication required: send an Authorization: Bearer header with a Supabase access token")
 				e.header = http.Header{"Www-Authenticate": {`Bearer realm="reportd"`}}
 				return e
 			}
-			caller, err := v.Verify(c.Request().Context(), token)
+			caller, err := v.Authenticate(req.Context(), token, apikey)
 			if err != nil {
 				return err
+			}
+			if caller.IsService() {
+				if caller, err = namedUser(caller, req.Header.Get(headerUserID)); err != nil {
+					return err
+				}
 			}
 			c.Set(callerKey, caller)
 			return next(c)
 		}
+	}
+}
+
+// namedUser sets the user a service caller acts for, from X-User-Id or a
+// create body's user_id.
+func namedUser(caller report.Caller, id string) (report.Caller, error) {
+	id = strings.TrimSpace(id)
+	if id == "" {
+		return caller, nil
+	}
+	if !report.ValidUUID(id) {
+		return caller, &report.ValidationError{Fields: []report.FieldError{{Field: headerUserID, Message: "the user a service acts for must be a uuid"}}}
+	}
+	caller.UserID = strings.ToLower(id)
+	return caller, nil
+}
+
+// actor is the caller a job request acts as. Users act for themselves (a
+// user_id they send is ignored); a service caller acts for the user named by
+// X-User-Id or, on create, by the body's user_id, and must name one.
+func actor(c echo.Context, bodyUserID *string) (report.Caller, error) {
+	caller := callerOf(c)
+	if !caller.IsService() {
+		return caller, nil
+	}
+	if bodyUserID != nil && c.Request().Header.Get(headerUserID) == "" {
+		named, err := namedUser(caller, *bodyUserID)
+		if err != nil {
+			return caller, &report.ValidationError{Fields: []report.FieldError{{Field: "user_id", Message: "user_id must be a uuid"}}}
+		}
+		caller = named
+	}
+	if caller.UserID == "" {
+		return caller, &report.ValidationError{Fields: []report.FieldError{{Field: headerUserID,
+			Message: "a service caller must name the user it acts for (X-User-Id header)"}}}
+	}
+	return caller, nil
+}
+
+// requireService keeps operator endpoints to service callers.
+func requireService(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !callerOf(c).IsService() {
+			return newAPIError(http.StatusForbidden, "forbidden", "Operator endpoints are for service callers only")
+		}
+		return next(c)
+	}
+}
+
+// noStore keeps answers about a caller's jobs out of shared caches.
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+		return next(c)
 	}
 }
 
@@ -76,13 +145,15 @@ func logRequests(log *slog.Logger) echo.MiddlewareFunc {
 			if status >= 500 {
 				level = slog.LevelError
 			}
+			caller := callerOf(c)
 			log.LogAttrs(c.Request().Context(), level, "request",
 				slog.String("request_id", requestID(c)),
 				slog.String("method", c.Request().Method),
 				slog.String("route", c.Path()),
 				slog.Int("status", status),
 				slog.Int64("duration_us", time.Since(start).Microseconds()),
-				slog.String("user_id", callerOf(c).UserID),
+				slog.String("user_id", caller.UserID),
+				slog.Bool("service", caller.IsService()),
 			)
 			return nil
 		}

@@ -1,15 +1,15 @@
 // Package handlers is the HTTP API of the service, on Echo: the drop-in
-// /api/reportJobsDb route of the old system, health endpoints, and the
-// middleware that authenticates every caller. Handlers are thin: they bind
-// and validate a request, make one call to the store, and answer; every
-// error goes through one renderer.
+// /api/reportJobsDb route of the old system, the REST API under /v1 (jobs,
+// statistics, live event streams, operator endpoints), health endpoints, the
+// OpenAPI document, and the middleware that authenticates and rate-limits
+// every caller. Handlers are thin: they bind and validate a request, make one
+// call to the store, and answer; every error goes through one renderer.
 package handlers
 
 import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -23,11 +23,18 @@ type Deps struct {
 	Store       report.Store
 	Models      report.Models
 	Notifier    report.Notifier // the local worker, or nil
+	Feed        report.Feed     // changes announced in this process, or nil (streams then poll only)
+	Maintenance Maintenance     // runs cleanup for operators, or nil
 	Verifier    Verifier
+	Ready       map[string]func(context.Context) error // readiness checks besides the store, by name
 	Limits      report.Limits
 	MaxAttempts int
 	MaxBody     int64
 	CORSOrigins []string
+	RateLimit   RateLimit
+	Streams     Streams
+	HSTSMaxAge  int             // seconds; 0 sends no Strict-Transport-Security
+	Stop        <-chan struct{} // closed when the server shuts down: live streams end
 	Log         *slog.Logger
 	Now         func() time.Time
 	// QuestionnaireModel is the model of questionnaire jobs that name none
@@ -35,13 +42,23 @@ type Deps struct {
 	QuestionnaireModel string
 }
 
+// Maintenance is the operators' cleanup (report.Queue implements it).
+type Maintenance interface {
+	Cleanup(ctx context.Context) (int, error)
+}
+
 type handler struct {
 	store       report.Store
 	models      report.Models
 	notify      report.Notifier
+	feed        report.Feed
+	maintenance Maintenance
+	ready       map[string]func(context.Context) error
 	limits      report.Limits
 	maxAttempts int
 	maxBody     int64
+	streams     Streams
+	stop        <-chan struct{}
 	now         func() time.Time
 	log         *slog.Logger
 	// questionnaireModel: see Deps.QuestionnaireModel.
@@ -50,61 +67,80 @@ type handler struct {
 
 // New builds the Echo instance with every route.
 func New(d Deps) *echo.Echo {
-	if d.Log == nil {
-		d.Log = slog.New(slog.DiscardHandler)
-	}
-	if d.Now == nil {
-		d.Now = time.Now
-	}
-	if d.Notifier == nil {
-		d.Notifier = noNotifier{}
-	}
-	if d.MaxBody <= 0 {
-		d.MaxBody = 1 << 20
-	}
-	h := &handler{
-		store: d.Store, models: d.Models, notify: d.Notifier, limits: d.Limits,
-		maxAttempts: d.MaxAttempts, maxBody: d.MaxBody, now: d.Now, log: d.Log,
-		questionnaireModel: d.QuestionnaireModel,
-	}
+	h := newHandler(d)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = renderError(d.Log)
+	e.HTTPErrorHandler = renderError(h.log)
 	e.Use(middleware.RequestID())
-	e.Use(logRequests(d.Log))
+	e.Use(logRequests(h.log))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			d.Log.Error("panic", "err", err, "request_id", requestID(c), "stack", string(stack))
+			h.log.Error("panic", "err", err, "request_id", requestID(c), "stack", string(stack))
 			return err
 		},
 	}))
+	e.Use(secureHeaders(d.HSTSMaxAge))
+	e.Use(limitBody(h.maxBody))
+	e.Use(restCORS(d.CORSOrigins))
 	routes(e, h, d)
 	return e
 }
 
+func newHandler(d Deps) *handler {
+	h := &handler{
+		store: d.Store, models: d.Models, notify: d.Notifier, feed: d.Feed, maintenance: d.Maintenance,
+		ready: d.Ready, limits: d.Limits, maxAttempts: d.MaxAttempts, maxBody: d.MaxBody,
+		streams: d.Streams.withDefaults(), stop: d.Stop, now: d.Now, log: d.Log,
+		questionnaireModel: d.QuestionnaireModel,
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.notify == nil {
+		h.notify = noNotifier{}
+	}
+	if h.feed == nil {
+		h.feed = noFeed{}
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = 1 << 20
+	}
+	return h
+}
+
 // routes registers every endpoint; this is the one place to read the API.
+// openapi.json describes the same endpoints for clients.
 func routes(e *echo.Echo, h *handler, d Deps) {
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
+	e.GET("/openapi.json", openAPIDocument)
 
-	auth := authenticate(d.Verifier)
+	auth := []echo.MiddlewareFunc{authenticate(d.Verifier), rateLimit(d.RateLimit, h.now), noStore}
 	for _, path := range []string{"/api/reportJobsDb", "/api/reportJobs"} {
 		g := e.Group(path, legacyCORS(d.CORSOrigins))
 		g.OPTIONS("", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
-		g.POST("", h.legacyCreate, auth)
-		g.GET("", h.legacyGet, auth)
+		g.POST("", h.legacyCreate, auth...)
+		g.GET("", h.legacyGet, auth...)
 		g.Match([]string{http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodHead}, "", methodNotAllowed)
 	}
-}
 
-// actingFor is the caller a request acts as: users always act for
-// themselves (a user_id they send is ignored); a service caller acts for the
-// user it names.
-func (h *handler) actingFor(c report.Caller, userID *string) report.Caller {
-	if c.IsService() && userID != nil {
-		c.UserID = strings.ToLower(*userID)
-	}
-	return c
+	v1 := e.Group("/v1", requireJSON)
+	v1.POST("/jobs", h.createJob, auth...)
+	v1.GET("/jobs", h.listJobs, auth...)
+	v1.GET("/jobs/:job_id", h.getJob, auth...)
+	v1.POST("/jobs/:job_id/cancel", h.cancelJob, auth...)
+	v1.DELETE("/jobs/:job_id", h.deleteJob, auth...)
+	v1.GET("/jobs/:job_id/events", h.jobEvents, auth...)
+	v1.GET("/events", h.events, auth...)
+	v1.GET("/stats", h.stats, auth...)
+	v1.GET("/stats/active", h.activeJobs, auth...)
+
+	operator := append(append([]echo.MiddlewareFunc{}, auth...), requireService)
+	v1.GET("/admin/stats", h.operatorStats, operator...)
+	v1.POST("/admin/cleanup", h.cleanup, operator...)
 }
 
 // healthz answers when the process serves requests.
@@ -112,16 +148,29 @@ func (h *handler) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 when the store is reachable, else 503.
+// readyz answers 200 when the store is reachable and every other check
+// (the JWKS, when one is configured) passes; else 503 naming what failed.
 func (h *handler) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
+	checks := map[string]string{"store": "ok"}
+	ready := true
 	if err := h.store.Ping(ctx); err != nil {
-		h.log.Warn("readiness check failed", "err", err)
-		return c.JSON(http.StatusServiceUnavailable, map[string]any{
-			"status": "unavailable", "checks": map[string]string{"store": "unreachable"}})
+		h.log.Warn("readiness: store unreachable", "err", err)
+		checks["store"], ready = "unreachable", false
 	}
-	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "checks": map[string]string{"store": "ok"}})
+	for name, check := range h.ready {
+		checks[name] = "ok"
+		if err := check(ctx); err != nil {
+			h.log.Warn("readiness check failed", "check", name, "err", err)
+			checks[name], ready = "unreachable", false
+		}
+	}
+	if !ready {
+		c.Response().Header().Set("Retry-After", "5")
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "checks": checks})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "checks": checks})
 }
 
 func methodNotAllowed(echo.Context) error {
@@ -132,3 +181,17 @@ type noNotifier struct{}
 
 func (noNotifier) JobCreated(string)   {}
 func (noNotifier) JobCancelled(string) {}
+
+// noFeed stands in when no feed is wired: subscriptions never wake, so
+// streams rely on polling alone.
+type noFeed struct{}
+
+func (noFeed) Publish(...string)                       {}
+func (noFeed) Subscribe(...string) report.Subscription { return noSubscription{} }
+
+type noSubscription struct{}
+
+func (noSubscription) Changed() <-chan struct{} { return nil }
+func (noSubscription) Watch(...string)          {}
+func (noSubscription) Unwatch(...string)        {}
+func (noSubscription) Close()                   {}

@@ -104,7 +104,7 @@ func (s *Store) Create(_ context.Context, c report.Caller, in report.NewJob) (re
 		ID: uuid.NewString(), JobID: in.JobID, UserID: user, SummaryID: in.SummaryID,
 		Status: report.StatusQueued, Model: in.Model, Prompt: in.Prompt,
 		Temperature: in.Temperature, MaxTokens: in.MaxTokens, IdempotencyKey: in.IdempotencyKey,
-		Metadata: meta, CreatedAt: now, UpdatedAt: now, ExpiresAt: &expires,
+		RequestHash: in.RequestHash, Metadata: meta, CreatedAt: now, UpdatedAt: now, ExpiresAt: &expires,
 		MaxAttempts: in.MaxAttempts, RunAfter: now,
 	}
 	if j.MaxAttempts == 0 {

@@ -54,6 +54,7 @@ type Job struct {
 	Percent        int             // 0..100
 	ETASeconds     *int            // estimated seconds until done
 	IdempotencyKey string          //
+	RequestHash    string          // fingerprint of the creating request (empty for old rows)
 	Metadata       json.RawMessage // JSON object
 	CreatedAt      time.Time       //
 	UpdatedAt      time.Time       //

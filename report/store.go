@@ -91,6 +91,9 @@ type Store interface {
 	Delete(ctx context.Context, c Caller, jobID string) error
 	// Stats summarises the caller's jobs.
 	Stats(ctx context.Context, c Caller) (Stats, error)
+	// OperatorStats summarises every user's jobs, for operators. Only a
+	// service caller may ask: ErrForbidden for anyone else.
+	OperatorStats(ctx context.Context, c Caller, w StatsWindow) (OperatorStats, error)
 	// Ping checks that the store is reachable (ErrUnavailable if not).
 	Ping(ctx context.Context) error
 }

@@ -9,7 +9,7 @@ import (
 
 // columns is the select list for job rows.
 const columns = "id,job_id,user_id,summary_id,status,model,prompt,temperature,max_tokens,result,error," +
-	"percent,eta_seconds,idempotency_key,metadata,created_at,updated_at,started_at,completed_at,expires_at," +
+	"percent,eta_seconds,idempotency_key,request_hash,metadata,created_at,updated_at,started_at,completed_at,expires_at," +
 	"attempts,max_attempts,run_after,lease_token,lease_expires_at,locked_by,version"
 
 // row is a report_jobs row as PostgREST encodes it. Columns the old system
@@ -29,6 +29,7 @@ type row struct {
 	Percent        *int            `json:"percent"`
 	ETASeconds     *int            `json:"eta_seconds"`
 	IdempotencyKey *string         `json:"idempotency_key"`
+	RequestHash    *string         `json:"request_hash"`
 	Metadata       json.RawMessage `json:"metadata"`
 	CreatedAt      time.Time       `json:"created_at"`
 	UpdatedAt      time.Time       `json:"updated_at"`
@@ -49,7 +50,7 @@ func (r row) job() report.Job {
 		ID: r.ID, JobID: r.JobID, UserID: deref(r.UserID), SummaryID: deref(r.SummaryID),
 		Status: r.Status, Model: deref(r.Model), Prompt: deref(r.Prompt),
 		Result: r.Result, Error: r.Error, ETASeconds: r.ETASeconds,
-		IdempotencyKey: deref(r.IdempotencyKey), Metadata: r.Metadata,
+		IdempotencyKey: deref(r.IdempotencyKey), RequestHash: deref(r.RequestHash), Metadata: r.Metadata,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		StartedAt: utc(r.StartedAt), CompletedAt: utc(r.CompletedAt), ExpiresAt: utc(r.ExpiresAt),
 		Attempts: r.Attempts, MaxAttempts: r.MaxAttempts, RunAfter: r.RunAfter.UTC(),

@@ -18,6 +18,7 @@ func runJobs(t *testing.T, h Harness) {
 		"stats count the caller's jobs":         testStats,
 		"service callers act for a named user":  testService,
 		"a caller without identity is refused":  testAnonymous,
+		"changes bump version and updated_at":   testChanges,
 	}
 	for name, fn := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -39,6 +39,7 @@ func Run(t *testing.T, h Harness) {
 	if h.Outbox != nil {
 		t.Run("outbox", func(t *testing.T) { runOutbox(t, h) })
 	}
+	t.Run("operator statistics", func(t *testing.T) { runOperator(t, h) })
 }
 
 func ctx(t *testing.T) context.Context {

@@ -1,0 +1,69 @@
+package report
+
+// StatsWindow says which jobs the operator statistics cover. The zero value
+// means the old dashboard's windows (see DefaultStatsWindow).
+type StatsWindow struct {
+	Days     int // jobs per day, and per model: the last Days calendar days (UTC), today included
+	TopDays  int // top users: jobs created in the last TopDays days
+	TopUsers int // how many top users
+}
+
+// DefaultStatsWindow is the old dashboard's: 30 days of daily counts and
+// per-model figures, and the 10 busiest users of the last 7 days.
+var DefaultStatsWindow = StatsWindow{Days: 30, TopDays: 7, TopUsers: 10}
+
+// Limits of a StatsWindow, so one request cannot scan years of jobs.
+const (
+	MaxStatsDays     = 366
+	MaxStatsTopUsers = 1000
+)
+
+// Check reports what is out of range, field by field.
+func (w StatsWindow) Check() error {
+	v := &ValidationError{}
+	if w.Days < 1 || w.Days > MaxStatsDays {
+		v.Add("days", "days must be between 1 and %d", MaxStatsDays)
+	}
+	if w.TopDays < 1 || w.TopDays > MaxStatsDays {
+		v.Add("top_days", "top_days must be between 1 and %d", MaxStatsDays)
+	}
+	if w.TopUsers < 1 || w.TopUsers > MaxStatsTopUsers {
+		v.Add("top_users", "top_users must be between 1 and %d", MaxStatsTopUsers)
+	}
+	return v.OrNil()
+}
+
+// OperatorStats are the statistics across users that the old operator
+// dashboard showed, computed by the store (in SQL for Supabase).
+type OperatorStats struct {
+	Daily    []DailyStats `json:"daily"`     // one entry per day of the window, oldest first
+	Models   []ModelStats `json:"models"`    // by model, most jobs first
+	TopUsers []UserStats  `json:"top_users"` // by jobs, most first
+}
+
+// DailyStats counts the jobs created on one UTC day.
+type DailyStats struct {
+	Day         string `json:"day"` // YYYY-MM-DD
+	Jobs        int    `json:"jobs"`
+	UniqueUsers int    `json:"unique_users"`
+}
+
+// ModelStats describes the jobs of one model. SuccessRate is succeeded over
+// finished (succeeded + failed) jobs, 0 when none finished, rounded to four
+// decimals; AvgDurationMs averages completed_at - started_at where both are set.
+type ModelStats struct {
+	Model         string  `json:"model"`
+	Jobs          int     `json:"jobs"`
+	Succeeded     int     `json:"succeeded"`
+	Failed        int     `json:"failed"`
+	SuccessRate   float64 `json:"success_rate"`
+	AvgDurationMs int64   `json:"avg_duration_ms"`
+}
+
+// UserStats counts one user's jobs.
+type UserStats struct {
+	UserID    string `json:"user_id"`
+	Jobs      int    `json:"jobs"`
+	Succeeded int    `json:"succeeded"`
+	Failed    int    `json:"failed"`
+}
