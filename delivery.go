@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/polaris/reportd/config"
@@ -9,13 +8,8 @@ import (
 	"github.com/polaris/reportd/webhook"
 )
 
-// dispatcher builds the webhook dispatcher over the worker's store, which
-// is also its outbox (both stores are).
-func dispatcher(cfg config.Config, queue report.Queue, log *slog.Logger) (*webhook.Dispatcher, error) {
-	outbox, ok := queue.(report.Outbox)
-	if !ok {
-		return nil, errors.New("the job store keeps no webhook outbox")
-	}
+// dispatcher builds the webhook dispatcher over the store's outbox.
+func dispatcher(cfg config.Config, outbox report.Outbox, log *slog.Logger) (*webhook.Dispatcher, error) {
 	w := cfg.Webhook
 	return webhook.New(webhook.Config{
 		BaseURL: w.BaseURL, Secret: w.Secret.Reveal(), Timeout: w.Timeout, MaxRetries: w.MaxRetries,

@@ -76,19 +76,23 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// stores returns the caller-facing store and the worker's queue.
-func stores(cfg config.Config) (report.Store, report.Queue, error) {
+// storage is the job store in its three roles: caller-facing store, the
+// worker's queue, and the webhook outbox. Both stores play all three.
+type storage interface {
+	report.Store
+	report.Queue
+	report.Outbox
+}
+
+// stores opens the Supabase store, or the memory store when no project is
+// configured.
+func stores(cfg config.Config) (storage, error) {
 	if !cfg.Supabase.Enabled() {
-		m := memory.New(nil)
-		return m, m, nil
+		return memory.New(nil), nil
 	}
-	s, err := supabase.New(supabase.Config{
+	return supabase.New(supabase.Config{
 		URL: cfg.Supabase.URL, AnonKey: cfg.Supabase.AnonKey.Reveal(), ServiceKey: cfg.Supabase.ServiceRoleKey.Reveal(),
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return s, s, nil
 }
 
 // verifier returns the token verifier. Memory mode without a configured
@@ -157,7 +161,7 @@ func router(cfg config.Config) *llm.Router {
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
-	store, queue, err := stores(cfg)
+	store, err := stores(cfg)
 	if err != nil {
 		return err
 	}
@@ -175,18 +179,18 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	hub := live.New()
 	var notifier report.Notifier
 	if cfg.Mode != config.ModeAPI {
-		d, err := dispatcher(cfg, queue, log)
+		d, err := dispatcher(cfg, store, log)
 		if err != nil {
 			return err
 		}
 		g.Go(func() error { return d.Run(gctx) })
 		wc := workerConfig(cfg, models)
 		wc.Observer = hub // live streams in this process hear of the worker's writes at once
-		w := worker.New(wc, queue, models, log)
+		w := worker.New(wc, store, models, log)
 		notifier = w
 		g.Go(func() error { return w.Run(gctx) })
 		g.Go(func() error {
-			worker.Janitor{Queue: queue, Interval: cfg.Worker.CleanupInterval, Log: log}.Run(gctx)
+			worker.Janitor{Queue: store, Interval: cfg.Worker.CleanupInterval, Log: log}.Run(gctx)
 			return nil
 		})
 	}
@@ -196,7 +200,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 			return err
 		}
 		stop := make(chan struct{})
-		api := handlers.New(apiDeps(cfg, store, queue, models, notifier, hub, v, stop, log))
+		api := handlers.New(apiDeps(cfg, store, models, notifier, hub, v, stop, log))
 		g.Go(func() error { return listen(gctx, cfg.Server, api, log, func() { close(stop) }) })
 	}
 	err = g.Wait()
@@ -204,11 +208,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	return err
 }
 
-func apiDeps(cfg config.Config, store report.Store, queue report.Queue, models report.Models, notifier report.Notifier,
+func apiDeps(cfg config.Config, store storage, models report.Models, notifier report.Notifier,
 	hub *live.Hub, v *auth.Verifier, stop chan struct{}, log *slog.Logger) handlers.Deps {
 	sc := cfg.Server
 	d := handlers.Deps{
-		Store: store, Models: models, Notifier: notifier, Feed: hub, Maintenance: queue, Verifier: v,
+		Store: store, Models: models, Notifier: notifier, Feed: hub, Maintenance: store, Deliveries: store, Verifier: v,
 		Limits: limits(cfg), MaxAttempts: cfg.Worker.MaxAttempts, MaxBody: sc.MaxBodyBytes,
 		CORSOrigins: sc.CORSOrigins, HSTSMaxAge: sc.HSTSMaxAge, Stop: stop, Log: log,
 		QuestionnaireModel: cfg.LLM.AnthropicModel,

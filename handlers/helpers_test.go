@@ -133,6 +133,9 @@ func newAPIOn(t *testing.T, b backend, mods ...func(*Deps)) *api {
 		Maintenance: b.queue, Verifier: v, Limits: report.DefaultLimits, MaxAttempts: 3, MaxBody: 1 << 20,
 		CORSOrigins: []string{"*"}, Streams: Streams{Poll: 50 * time.Millisecond, Heartbeat: time.Second},
 	}
+	if ds, ok := b.queue.(Deliveries); ok {
+		d.Deliveries = ds
+	}
 	for _, m := range mods {
 		m(&d)
 	}

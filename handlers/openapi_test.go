@@ -184,6 +184,9 @@ func exerciseEveryEndpoint(t *testing.T, rec *[]exchange) {
 	a.do("GET", "/v1/events?since=soon", token, nil)
 	a.do("DELETE", "/v1/jobs/"+jobID, token, nil)
 	a.do("DELETE", "/v1/jobs/"+jobID, token, nil)
+	delivered := a.create(token, map[string]any{"prompt": "p", "model": "demo", "report_type": "greeting", "report_id": "r-9"})
+	a.do("POST", "/v1/jobs/"+delivered+"/cancel", token, nil)
+	a.do("GET", "/v1/jobs/"+delivered, token, nil) // with its webhook delivery
 	a.do("GET", "/v1/admin/stats", svc, nil, "X-User-Id", userID)
 	a.do("GET", "/v1/admin/stats?days=0", svc, nil)
 	a.do("GET", "/v1/admin/stats", token, nil)

@@ -40,6 +40,14 @@ type Deps struct {
 	// QuestionnaireModel is the model of questionnaire jobs that name none
 	// (ANTHROPIC_MODEL); empty: the default model.
 	QuestionnaireModel string
+	// Deliveries shows a finished job's webhook deliveries (report.Outbox
+	// implements it); nil leaves them out.
+	Deliveries Deliveries
+}
+
+// Deliveries reads a job's webhook deliveries as its owner.
+type Deliveries interface {
+	JobDeliveries(ctx context.Context, c report.Caller, jobID string) ([]report.Delivery, error)
 }
 
 // Maintenance is the operators' cleanup (report.Queue implements it).
@@ -63,6 +71,7 @@ type handler struct {
 	log         *slog.Logger
 	// questionnaireModel: see Deps.QuestionnaireModel.
 	questionnaireModel string
+	deliveries         Deliveries
 }
 
 // New builds the Echo instance with every route.
@@ -91,7 +100,7 @@ func newHandler(d Deps) *handler {
 		store: d.Store, models: d.Models, notify: d.Notifier, feed: d.Feed, maintenance: d.Maintenance,
 		ready: d.Ready, limits: d.Limits, maxAttempts: d.MaxAttempts, maxBody: d.MaxBody,
 		streams: d.Streams.withDefaults(), stop: d.Stop, now: d.Now, log: d.Log,
-		questionnaireModel: d.QuestionnaireModel,
+		questionnaireModel: d.QuestionnaireModel, deliveries: d.Deliveries,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

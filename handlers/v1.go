@@ -84,7 +84,15 @@ func (h *handler) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewOf(job))
+	view := viewOf(job)
+	if _, ok := job.Deliverable(); ok && job.Status.Final() && h.deliveries != nil {
+		ds, err := h.deliveries.JobDeliveries(c.Request().Context(), caller, jobID)
+		if err != nil {
+			return err
+		}
+		view.Deliveries = deliveryViews(ds)
+	}
+	return c.JSON(http.StatusOK, view)
 }
 
 // listJobs handles GET /v1/jobs: the caller's jobs, newest first, a page at

@@ -38,6 +38,33 @@ type jobView struct {
 	StartedAt      *time.Time      `json:"started_at"`
 	CompletedAt    *time.Time      `json:"completed_at"`
 	ExpiresAt      *time.Time      `json:"expires_at"`
+	Deliveries     []deliveryView  `json:"deliveries,omitempty"`
+}
+
+// deliveryView is a webhook delivery as the REST API shows it.
+type deliveryView struct {
+	ID             string     `json:"id"`
+	Endpoint       string     `json:"endpoint"`
+	Status         string     `json:"status"`
+	Attempts       int        `json:"attempts"`
+	NextAttemptAt  time.Time  `json:"next_attempt_at"`
+	LastStatusCode *int       `json:"last_status_code"`
+	LastError      *string    `json:"last_error"`
+	DeliveredAt    *time.Time `json:"delivered_at"`
+	CreatedAt      time.Time  `json:"created_at"`
+}
+
+func deliveryViews(ds []report.Delivery) []deliveryView {
+	out := make([]deliveryView, len(ds))
+	for i, d := range ds {
+		out[i] = deliveryView{ID: d.ID, Endpoint: d.Endpoint, Status: string(d.Status), Attempts: d.Attempts,
+			NextAttemptAt: d.NextAttemptAt, LastError: optional(d.LastError), DeliveredAt: d.DeliveredAt, CreatedAt: d.CreatedAt}
+		if d.LastStatusCode != 0 {
+			code := d.LastStatusCode
+			out[i].LastStatusCode = &code
+		}
+	}
+	return out
 }
 
 func viewOf(j report.Job) jobView {
