@@ -79,7 +79,7 @@ func (s *Store) failExhausted(now time.Time) {
 		}
 		msg := fmt.Sprintf("The job was interrupted %d times (its worker stopped responding)", j.Attempts)
 		s.update(j, func(n *report.Job) {
-			n.Metadata = history(n.Metadata, n.Attempts, n.LockedBy, "lease expired", nil, now)
+			n.Metadata = history(n.Metadata, n.Attempts, n.LockedBy, report.HistoryLeaseExpired, nil, now)
 			n.Status = report.StatusFailed
 			n.Error = &msg
 			n.ETASeconds = nil
@@ -91,7 +91,7 @@ func (s *Store) failExhausted(now time.Time) {
 func (s *Store) claim(j *report.Job, r report.ClaimRequest, now time.Time) {
 	s.update(j, func(n *report.Job) {
 		if n.Status == report.StatusRunning {
-			n.Metadata = history(n.Metadata, n.Attempts, n.LockedBy, "lease expired", nil, now)
+			n.Metadata = history(n.Metadata, n.Attempts, n.LockedBy, report.HistoryLeaseExpired, nil, now)
 		}
 		expires := now.Add(r.Lease)
 		n.Status = report.StatusRunning

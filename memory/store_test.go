@@ -26,6 +26,7 @@ func TestConformance(t *testing.T) {
 		},
 		Outbox:        s,
 		ShiftDelivery: s.shiftDelivery,
+		Monitor:       s,
 	})
 }
 

@@ -84,6 +84,7 @@ func TestConformance(t *testing.T) {
 		ShiftDelivery: func(t *testing.T, id, column string, d time.Duration) {
 			shiftRow(t, "report_job_deliveries", "id", id, column, d)
 		},
+		Monitor: s,
 	})
 }
 

@@ -30,6 +30,8 @@ type Harness struct {
 	// ShiftDelivery moves a timestamp column of a delivery
 	// (next_attempt_at, lease_expires_at) by d.
 	ShiftDelivery func(t *testing.T, deliveryID, column string, d time.Duration)
+	// Monitor reads the queue depth (its tests are skipped when nil).
+	Monitor report.Monitor
 }
 
 // Run runs every conformance test against the harness.
@@ -40,6 +42,9 @@ func Run(t *testing.T, h Harness) {
 		t.Run("outbox", func(t *testing.T) { runOutbox(t, h) })
 	}
 	t.Run("operator statistics", func(t *testing.T) { runOperator(t, h) })
+	if h.Monitor != nil {
+		t.Run("queue depth", func(t *testing.T) { runMonitor(t, h) })
+	}
 }
 
 func ctx(t *testing.T) context.Context {
