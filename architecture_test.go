@@ -24,6 +24,13 @@ func TestDependenciesPointInward(t *testing.T) {
 		"auth":     {"supabase", "memory", "worker", "llm", "handlers", "config", "webhook", "live"},
 		"webhook":  {"supabase", "memory", "worker", "llm", "handlers", "auth", "config", "live"},
 		"live":     {"supabase", "memory", "worker", "llm", "handlers", "auth", "config", "webhook"},
+		// Cross-cutting packages know no adapter: metrics decorates the domain
+		// interfaces, logging only slog.
+		"metrics": append([]string{"config", "logging"}, adapters...),
+		"logging": append([]string{"config", "report", "metrics"}, adapters...),
+	}
+	for _, a := range adapters {
+		rules[a] = append(rules[a], "metrics") // only main wires metrics in
 	}
 	for pkg, forbidden := range rules {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}}", "./"+pkg).Output()

@@ -29,7 +29,9 @@ import (
 	"github.com/polaris/reportd/handlers"
 	"github.com/polaris/reportd/live"
 	"github.com/polaris/reportd/llm"
+	"github.com/polaris/reportd/logging"
 	"github.com/polaris/reportd/memory"
+	"github.com/polaris/reportd/metrics"
 	"github.com/polaris/reportd/report"
 	"github.com/polaris/reportd/supabase"
 	"github.com/polaris/reportd/worker"
@@ -70,19 +72,18 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	return serve(ctx, cfg, log, stdout)
 }
 
+// newLogger writes JSON lines; lines logged with a request's or a job's
+// context carry its ids (package logging).
 func newLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level)) // config validated it
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return logging.New(w, l)
 }
 
-// storage is the job store in its three roles: caller-facing store, the
-// worker's queue, and the webhook outbox. Both stores play all three.
-type storage interface {
-	report.Store
-	report.Queue
-	report.Outbox
-}
+// storage is the job store in its four roles: caller-facing store, the
+// worker's queue, the webhook outbox, and the monitor of the queue gauges.
+// Both stores play all four.
+type storage = metrics.Backend
 
 // stores opens the Supabase store, or the memory store when no project is
 // configured.
@@ -161,10 +162,12 @@ func router(cfg config.Config) *llm.Router {
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
-	store, err := stores(cfg)
+	raw, err := stores(cfg)
 	if err != nil {
 		return err
 	}
+	m := metrics.New()
+	store := m.Wrap(raw) // every store call is timed and counted
 	models := router(cfg)
 	storeKind := "memory"
 	if cfg.Supabase.Enabled() {
@@ -176,6 +179,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	if err := serveObservability(gctx, g, cfg, m, store, log); err != nil {
+		return err
+	}
 	hub := live.New()
 	var notifier report.Notifier
 	if cfg.Mode != config.ModeAPI {
@@ -186,7 +192,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		g.Go(func() error { return d.Run(gctx) })
 		wc := workerConfig(cfg, models)
 		wc.Observer = hub // live streams in this process hear of the worker's writes at once
+		wc.Recorder = m
 		w := worker.New(wc, store, models, log)
+		m.CountRunning(w.Running)
 		notifier = w
 		g.Go(func() error { return w.Run(gctx) })
 		g.Go(func() error {
@@ -200,7 +208,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 			return err
 		}
 		stop := make(chan struct{})
-		api := handlers.New(apiDeps(cfg, store, models, notifier, hub, v, stop, log))
+		deps := apiDeps(cfg, store, models, notifier, hub, v, stop, log)
+		deps.Requests = m
+		api := handlers.New(deps)
 		g.Go(func() error { return listen(gctx, cfg.Server, api, log, func() { close(stop) }) })
 	}
 	err = g.Wait()
@@ -252,6 +262,7 @@ func listen(ctx context.Context, sc config.Server, h http.Handler, log *slog.Log
 		Addr: sc.Addr, Handler: h,
 		ReadHeaderTimeout: sc.ReadHeaderTimeout, ReadTimeout: sc.ReadTimeout,
 		WriteTimeout: sc.WriteTimeout, IdleTimeout: sc.IdleTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), // the server's own complaints as JSON lines
 	}
 	srv.RegisterOnShutdown(onShutdown)
 	errc := make(chan error, 1)

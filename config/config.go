@@ -30,6 +30,8 @@ type Config struct {
 	LLM      LLM
 	Webhook  Webhook
 	LogLevel string
+	// Observability: the metrics and profiling listeners.
+	Observability Observability
 }
 
 // Server configures the HTTP listener.
@@ -152,6 +154,8 @@ func Load(getenv func(string) string) (Config, error) {
 		LLM:      loadLLM(r),
 		Webhook:  loadWebhook(r),
 		LogLevel: r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+
+		Observability: loadObservability(r),
 	}
 	c.check(r)
 	if len(r.problems) > 0 {
@@ -282,6 +286,7 @@ func (c Config) check(r *reader) {
 		}
 	}
 	c.Webhook.check(r)
+	c.Observability.check(r, c)
 	if c.Worker.HeartbeatInterval >= c.Worker.LeaseDuration {
 		r.fail("HEARTBEAT_INTERVAL (%s) must be shorter than LEASE_DURATION (%s)", c.Worker.HeartbeatInterval, c.Worker.LeaseDuration)
 	}

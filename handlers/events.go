@@ -99,7 +99,7 @@ func (h *handler) nextState(ctx context.Context, w *waiter, s *stream, caller re
 			_ = s.send(m)
 			return job, errStreamOver
 		case err != nil:
-			h.log.Debug("stream: re-reading the job failed; retrying", "job_id", job.JobID, "err", err)
+			h.log.DebugContext(ctx, "stream: re-reading the job failed; retrying", "job_id", job.JobID, "err", err)
 			continue
 		}
 		return j, nil
@@ -237,7 +237,7 @@ func (f *jobFeed) run(ctx context.Context, first []report.Job, truncated bool) e
 		}
 		jobs, truncated, err := f.changes(ctx)
 		if err != nil {
-			f.h.log.Debug("stream: re-reading jobs failed; retrying", "err", err)
+			f.h.log.DebugContext(ctx, "stream: re-reading jobs failed; retrying", "err", err)
 			continue
 		}
 		if f.emit(jobs, truncated) != nil {

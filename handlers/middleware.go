@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/polaris/reportd/logging"
 	"github.com/polaris/reportd/report"
 )
 
@@ -130,17 +131,24 @@ func requestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)
 }
 
-// logRequests writes one structured line per request, with its id. It logs
-// the route pattern, never query strings or bodies (they may hold prompts).
-func logRequests(log *slog.Logger) echo.MiddlewareFunc {
+// logRequests writes one structured line per request, with its id, and
+// tells obs (metrics) about it. It logs the route pattern, never query
+// strings or bodies (they may hold prompts).
+func logRequests(log *slog.Logger, obs RequestObserver) echo.MiddlewareFunc {
+	if obs == nil {
+		obs = noObserver{}
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
+			obs.RequestStarted()
 			err := next(c)
 			if err != nil {
 				c.Error(err)
 			}
+			took := time.Since(start)
 			status := c.Response().Status
+			obs.ObserveRequest(c.Request().Method, c.Path(), status, took)
 			level := slog.LevelInfo
 			if status >= 500 {
 				level = slog.LevelError
@@ -151,11 +159,53 @@ func logRequests(log *slog.Logger) echo.MiddlewareFunc {
 				slog.String("method", c.Request().Method),
 				slog.String("route", c.Path()),
 				slog.Int("status", status),
-				slog.Int64("duration_us", time.Since(start).Microseconds()),
+				slog.Int64("duration_us", took.Microseconds()),
 				slog.String("user_id", caller.UserID),
 				slog.Bool("service", caller.IsService()),
 			)
 			return nil
 		}
 	}
+}
+
+type noObserver struct{}
+
+func (noObserver) RequestStarted()                                   {}
+func (noObserver) ObserveRequest(string, string, int, time.Duration) {}
+
+// maxRequestIDLength bounds a request id a client sends in X-Request-Id.
+const maxRequestIDLength = 128
+
+// dropOddRequestID removes an X-Request-Id that is not a short token of
+// letters, digits and -_.:, so that the id generated instead is what the
+// logs and the answer carry: a client cannot write arbitrary text into every
+// log line of its request.
+func dropOddRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if id := h.Get(echo.HeaderXRequestID); id != "" && !validRequestID(id) {
+			h.Del(echo.HeaderXRequestID)
+		}
+		return next(c)
+	}
+}
+
+func validRequestID(id string) bool {
+	if len(id) > maxRequestIDLength {
+		return false
+	}
+	for _, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:", r)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// requestIDIntoContext puts the request's id into its context, so every line
+// logged with that context, however deep, carries it.
+func requestIDIntoContext(c echo.Context, id string) {
+	req := c.Request()
+	c.SetRequest(req.WithContext(logging.With(req.Context(), slog.String("request_id", id))))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/polaris/reportd/logging"
 	"github.com/polaris/reportd/report"
 )
 
@@ -43,6 +44,15 @@ type Deps struct {
 	// Deliveries shows a finished job's webhook deliveries (report.Outbox
 	// implements it); nil leaves them out.
 	Deliveries Deliveries
+	// Requests hears of every request (metrics); nil: nobody.
+	Requests RequestObserver
+}
+
+// RequestObserver hears of requests: when one starts, and when it has been
+// answered, with the route pattern it matched ("" for none).
+type RequestObserver interface {
+	RequestStarted()
+	ObserveRequest(method, route string, status int, took time.Duration)
 }
 
 // Deliveries reads a job's webhook deliveries as its owner.
@@ -80,11 +90,12 @@ func New(d Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = renderError(h.log)
-	e.Use(middleware.RequestID())
-	e.Use(logRequests(h.log))
+	e.Use(dropOddRequestID)
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{RequestIDHandler: requestIDIntoContext}))
+	e.Use(logRequests(h.log, d.Requests))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			h.log.Error("panic", "err", err, "request_id", requestID(c), "stack", string(stack))
+			h.log.ErrorContext(c.Request().Context(), "panic", "err", err, "request_id", requestID(c), "stack", string(stack))
 			return err
 		},
 	}))
@@ -105,6 +116,9 @@ func newHandler(d Deps) *handler {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	// Lines logged with a request's context carry its id, whatever logger
+	// the API is given.
+	h.log = slog.New(logging.Handler(h.log.Handler()))
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -165,13 +179,13 @@ func (h *handler) readyz(c echo.Context) error {
 	checks := map[string]string{"store": "ok"}
 	ready := true
 	if err := h.store.Ping(ctx); err != nil {
-		h.log.Warn("readiness: store unreachable", "err", err)
+		h.log.WarnContext(ctx, "readiness: store unreachable", "err", err)
 		checks["store"], ready = "unreachable", false
 	}
 	for name, check := range h.ready {
 		checks[name] = "ok"
 		if err := check(ctx); err != nil {
-			h.log.Warn("readiness check failed", "check", name, "err", err)
+			h.log.WarnContext(ctx, "readiness check failed", "check", name, "err", err)
 			checks[name], ready = "unreachable", false
 		}
 	}

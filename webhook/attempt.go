@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/polaris/reportd/logging"
 	"github.com/polaris/reportd/report"
 )
 
@@ -32,6 +33,7 @@ type sent struct {
 
 // deliver makes one attempt of a claimed delivery and records its outcome.
 func (d *Dispatcher) deliver(ctx context.Context, del report.Delivery) {
+	ctx = logging.With(ctx, slog.String("delivery_id", del.ID), slog.String("job_id", del.JobID))
 	log := d.log.With("delivery_id", del.ID, "job_id", del.JobID, "endpoint", del.Endpoint, "attempt", del.Attempts)
 	if d.base == "" {
 		d.record(ctx, del, report.DeliveryOutcome{Status: report.DeliverySkipped, Error: NotConfigured}, log)

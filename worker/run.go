@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/polaris/reportd/logging"
 	"github.com/polaris/reportd/report"
 )
 
@@ -14,9 +15,12 @@ import (
 const writeTimeout = 10 * time.Second
 
 // run executes one attempt of a claimed job. ctx ends with a cause when the
-// job is cancelled, its lease is lost, or the worker shuts down.
+// job is cancelled, its lease is lost, or the worker shuts down. The job's id
+// and attempt go into the context too, so lines logged deeper with it carry
+// them.
 func (w *Worker) run(ctx context.Context, job report.Job) {
 	lease := report.LeaseOf(job)
+	ctx = logging.With(ctx, slog.String("job_id", job.JobID), slog.Int("attempt", job.Attempts))
 	log := w.log.With("job_id", job.JobID, "attempt", job.Attempts, "model", job.Model)
 	log.Info("job started", "prompt_chars", len([]rune(job.Prompt)))
 	started := w.now()
@@ -40,18 +44,38 @@ func (w *Worker) run(ctx context.Context, job report.Job) {
 		out, err = shapeOutput(job, out) // a JSON job's answer is checked before it is stored
 	}
 	elapsed := w.now().Sub(started)
+	var outcome string
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errCancelled):
-		w.keepPartial(lease, tr.text(), log)
+		w.keepPartial(ctx, lease, tr.text(), log)
+		outcome = report.AttemptCancelled
 	case errors.Is(cause, errLeaseLost):
 		log.Warn("job abandoned: its lease was lost")
+		outcome = report.AttemptLost
 	case errors.Is(cause, errShutdown):
-		w.release(lease, log)
+		outcome = w.release(ctx, lease, log)
 	case err == nil:
-		w.complete(job, lease, out, tr, elapsed, log)
+		outcome = w.complete(ctx, job, lease, out, tr, elapsed, log)
 	default:
-		w.fail(job, lease, err, elapsed, timeout, log)
+		outcome = w.fail(ctx, job, lease, err, elapsed, timeout, log)
 	}
+	w.cfg.Recorder.AttemptFinished(attemptStats(job, out, err, tr, elapsed, outcome))
+}
+
+// attemptStats is what the metrics hear of a finished attempt.
+func attemptStats(job report.Job, out report.Output, err error, tr *tracker, elapsed time.Duration, outcome string) report.AttemptStats {
+	a := report.AttemptStats{
+		Model: job.Model, Provider: out.Provider, Outcome: outcome, Duration: elapsed,
+		TimeToFirstToken: tr.timeToFirstToken(),
+		InputTokens:      out.Usage.InputTokens,
+		OutputTokens:     max(out.Usage.OutputTokens, tr.snapshot(false).Tokens),
+		Cost:             out.Usage.Cost, Currency: out.Usage.Currency,
+	}
+	var pe *report.ProviderError
+	if a.Provider == "" && errors.As(err, &pe) {
+		a.Provider = pe.Provider
+	}
+	return a
 }
 
 // heartbeats renews the lease and writes progress: at most once per
@@ -128,12 +152,12 @@ func (w *Worker) write(ctx context.Context, jobID string, fn func(context.Contex
 // unreachable it keeps trying, for up to two leases. That is safe however
 // long it takes, because the write is fenced: it lands only if no other
 // attempt took the job meanwhile, and otherwise the other attempt's result
-// stands.
-func (w *Worker) persist(jobID string, fn func(context.Context) error) error {
+// stands. ctx gives the writes its values only: they outlive its end.
+func (w *Worker) persist(ctx context.Context, jobID string, fn func(context.Context) error) error {
 	deadline := w.now().Add(2 * w.cfg.Lease)
 	delay := 100 * time.Millisecond
 	for {
-		err := w.write(context.Background(), jobID, fn)
+		err := w.write(ctx, jobID, fn)
 		if err == nil || !errors.Is(err, report.ErrUnavailable) || w.now().Add(delay).After(deadline) {
 			return err
 		}
@@ -163,28 +187,32 @@ func (w *Worker) prompt(job report.Job) report.Prompt {
 	return p
 }
 
-func (w *Worker) complete(job report.Job, lease report.Lease, out report.Output, tr *tracker, elapsed time.Duration, log *slog.Logger) {
+func (w *Worker) complete(ctx context.Context, job report.Job, lease report.Lease, out report.Output, tr *tracker, elapsed time.Duration, log *slog.Logger) string {
 	meta := runMetadata(out, tr, elapsed)
-	err := w.persist(lease.JobID, func(ctx context.Context) error {
+	err := w.persist(ctx, lease.JobID, func(ctx context.Context) error {
 		return w.queue.Complete(ctx, lease, report.Completion{Result: out.Text, Metadata: meta})
 	})
 	switch {
 	case err == nil:
 		w.lengths.record(job.Model, max(out.Usage.OutputTokens, tr.snapshot(false).Tokens))
 		log.Info("job succeeded", "duration_ms", elapsed.Milliseconds(), "result_chars", len(out.Text))
+		return report.AttemptSucceeded
 	case errors.Is(err, report.ErrCancelled):
-		w.keepPartial(lease, out.Text, log)
+		w.keepPartial(ctx, lease, out.Text, log)
+		return report.AttemptCancelled
 	case errors.Is(err, report.ErrLeaseLost):
 		log.Warn("result dropped: the lease was lost before it could be stored")
+		return report.AttemptLost
 	default:
 		log.Error("storing the result failed", "err", err)
+		return report.AttemptUnstored
 	}
 }
 
-func (w *Worker) fail(job report.Job, lease report.Lease, cause error, elapsed, timeout time.Duration, log *slog.Logger) {
+func (w *Worker) fail(ctx context.Context, job report.Job, lease report.Lease, cause error, elapsed, timeout time.Duration, log *slog.Logger) string {
 	f := w.failure(job, cause, elapsed, timeout)
 	var status report.Status
-	err := w.persist(lease.JobID, func(ctx context.Context) error {
+	err := w.persist(ctx, lease.JobID, func(ctx context.Context) error {
 		var err error
 		status, err = w.queue.Fail(ctx, lease, f)
 		return err
@@ -192,31 +220,41 @@ func (w *Worker) fail(job report.Job, lease report.Lease, cause error, elapsed, 
 	switch {
 	case err == nil:
 		log.Warn("job attempt failed", "status", status, "retryable", f.Retryable, "retry_in_ms", f.RetryAfter.Milliseconds(), "err", f.Message)
-	case errors.Is(err, report.ErrCancelled), errors.Is(err, report.ErrLeaseLost):
-		log.Info("failure not recorded: the job was cancelled or taken over", "err", err)
+		if status == report.StatusQueued {
+			return report.AttemptRetried
+		}
+		return report.AttemptFailed
+	case errors.Is(err, report.ErrCancelled):
+		log.Info("failure not recorded: the job was cancelled", "err", err)
+		return report.AttemptCancelled
+	case errors.Is(err, report.ErrLeaseLost):
+		log.Info("failure not recorded: the job was taken over", "err", err)
+		return report.AttemptLost
 	default:
 		log.Error("recording the failure failed", "err", err)
+		return report.AttemptUnstored
 	}
 }
 
-func (w *Worker) keepPartial(lease report.Lease, text string, log *slog.Logger) {
+func (w *Worker) keepPartial(ctx context.Context, lease report.Lease, text string, log *slog.Logger) {
 	log.Info("job cancelled; stream stopped", "partial_chars", len(text))
 	if text == "" {
 		return
 	}
-	err := w.persist(lease.JobID, func(ctx context.Context) error { return w.queue.KeepPartial(ctx, lease, text) })
+	err := w.persist(ctx, lease.JobID, func(ctx context.Context) error { return w.queue.KeepPartial(ctx, lease, text) })
 	if err != nil && !errors.Is(err, report.ErrLeaseLost) {
 		log.Warn("keeping the partial text failed", "err", err)
 	}
 }
 
-func (w *Worker) release(lease report.Lease, log *slog.Logger) {
-	err := w.write(context.Background(), lease.JobID, func(ctx context.Context) error { return w.queue.Release(ctx, lease) })
+func (w *Worker) release(ctx context.Context, lease report.Lease, log *slog.Logger) string {
+	err := w.write(ctx, lease.JobID, func(ctx context.Context) error { return w.queue.Release(ctx, lease) })
 	if err != nil {
 		log.Warn("releasing the job failed; it will be claimable when its lease expires", "err", err)
-		return
+		return report.AttemptUnstored
 	}
 	log.Info("job released for another worker")
+	return report.AttemptReleased
 }
 
 // runMetadata is what a successful attempt adds to the job's metadata.

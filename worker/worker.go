@@ -44,6 +44,8 @@ type Config struct {
 	Timeout func(model string) time.Duration
 	// Observer hears of every change the worker makes to a job (optional).
 	Observer report.Observer
+	// Recorder hears of every attempt the worker finishes (optional; metrics).
+	Recorder report.AttemptRecorder
 }
 
 func (c *Config) defaults() {
@@ -63,11 +65,15 @@ func (c *Config) defaults() {
 	if c.Observer == nil {
 		c.Observer = noObserver{}
 	}
+	if c.Recorder == nil {
+		c.Recorder = noObserver{}
+	}
 }
 
 type noObserver struct{}
 
-func (noObserver) JobChanged(string) {}
+func (noObserver) JobChanged(string)                   {}
+func (noObserver) AttemptFinished(report.AttemptStats) {}
 
 func setDefault(d *time.Duration, v time.Duration) {
 	if *d <= 0 {
@@ -125,6 +131,13 @@ func (w *Worker) JobCancelled(jobID string) {
 	if cancel != nil {
 		cancel(errCancelled)
 	}
+}
+
+// Running returns how many attempts the worker runs now.
+func (w *Worker) Running() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.running)
 }
 
 func (w *Worker) poke() {
