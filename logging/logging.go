@@ -11,6 +11,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 )
 
 type attrsKey struct{}
@@ -69,8 +70,9 @@ func Handler(next slog.Handler) slog.Handler {
 type handler struct {
 	next slog.Handler
 	// keys were added with WithAttrs (outside any group): the context must
-	// not add them again.
-	keys map[string]bool
+	// not add them again. A slice: loggers get a handful of attributes, and
+	// the worker derives one per job.
+	keys []string
 }
 
 // Enabled implements slog.Handler.
@@ -88,7 +90,7 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 			return true
 		})
 		for _, a := range carried {
-			if !h.keys[a.Key] && !present[a.Key] {
+			if !slices.Contains(h.keys, a.Key) && !present[a.Key] {
 				r.AddAttrs(a)
 			}
 		}
@@ -98,12 +100,9 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 
 // WithAttrs implements slog.Handler.
 func (h *handler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	keys := make(map[string]bool, len(h.keys)+len(attrs))
-	for k := range h.keys {
-		keys[k] = true
-	}
+	keys := slices.Clip(h.keys) // appending copies: loggers derived from one never share additions
 	for _, a := range attrs {
-		keys[a.Key] = true
+		keys = append(keys, a.Key)
 	}
 	return &handler{next: h.next.WithAttrs(attrs), keys: keys}
 }

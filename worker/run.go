@@ -27,18 +27,11 @@ func (w *Worker) run(ctx context.Context, job report.Job) {
 	timeout := w.timeoutFor(job.Model)
 	tr := newTracker(w.now, w.lengths.expected(job.Model, job.MaxTokens))
 
-	beatCtx, stopBeats := context.WithCancel(ctx)
-	beatsDone := make(chan struct{})
-	go func() {
-		defer close(beatsDone)
-		w.heartbeats(beatCtx, lease, tr, log)
-	}()
-
+	beats := w.startBeats(ctx, lease, tr, log)
 	genCtx, cancelGen := context.WithTimeout(ctx, timeout)
 	out, err := w.gen.Generate(genCtx, w.prompt(job), tr.add)
 	cancelGen()
-	stopBeats()
-	<-beatsDone
+	beats.stop() // no progress write is in flight once it returns
 
 	if err == nil {
 		out, err = shapeOutput(job, out) // a JSON job's answer is checked before it is stored
@@ -76,53 +69,6 @@ func attemptStats(job report.Job, out report.Output, err error, tr *tracker, ela
 		a.Provider = pe.Provider
 	}
 	return a
-}
-
-// heartbeats renews the lease and writes progress: at most once per
-// ProgressInterval while output arrives, else once per HeartbeatInterval.
-// A refused write ends the job, with the reason as its context's cause.
-func (w *Worker) heartbeats(ctx context.Context, lease report.Lease, tr *tracker, log *slog.Logger) {
-	tick := time.NewTicker(w.cfg.ProgressInterval)
-	defer tick.Stop()
-	lastWrite, lastPartial := w.now(), w.now()
-	cancel := w.cancelFunc(lease.JobID)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		now := w.now()
-		withText := w.cfg.PartialInterval > 0 && now.Sub(lastPartial) >= w.cfg.PartialInterval
-		snap := tr.snapshot(withText)
-		if !snap.Changed && now.Sub(lastWrite) < w.cfg.HeartbeatInterval {
-			continue
-		}
-		p := report.Progress{Lease: w.cfg.Lease, Percent: snap.Percent, ETA: snap.ETA}
-		if withText && snap.Text != "" {
-			p.Partial = &snap.Text
-			lastPartial = now
-		}
-		err := w.write(ctx, lease.JobID, func(ctx context.Context) error { return w.queue.Heartbeat(ctx, lease, p) })
-		switch {
-		case err == nil:
-			lastWrite = now
-		case errors.Is(err, report.ErrCancelled):
-			cancel(errCancelled)
-			return
-		case errors.Is(err, report.ErrLeaseLost):
-			cancel(errLeaseLost)
-			return
-		case ctx.Err() != nil:
-			return
-		default:
-			log.Warn("heartbeat failed", "err", err)
-			if w.now().Sub(lastWrite) >= w.cfg.Lease {
-				cancel(errLeaseLost) // our lease has surely expired: someone else may run the job now
-				return
-			}
-		}
-	}
 }
 
 // cancelFunc returns the function that ends a running job with a cause.

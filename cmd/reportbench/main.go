@@ -43,7 +43,12 @@ func run() error {
 	quick := flag.Bool("quick", false, "smaller sizes, for a smoke run")
 	only := flag.String("only", "", "run only scenarios whose name contains this")
 	out := flag.String("out", "docs/benchmarks/results.json", "results file")
+	profiles := flag.String("profile", "", "save pprof profiles of the capacity scenarios' reportd processes to this directory")
+	soak := flag.Duration("soak", 10*time.Minute, "how long the soak scenario runs (-quick: 1m unless set)")
 	flag.Parse()
+	if *quick && !flagSet("soak") {
+		*soak = time.Minute
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -54,7 +59,9 @@ func run() error {
 		return err
 	}
 	defer project.Close()
-	env := &bench.Env{Quick: *quick, Project: project, Log: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }}
+	defer bench.Cleanup()
+	env := &bench.Env{Quick: *quick, Project: project, ProfileDir: *profiles, Soak: *soak,
+		Log: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }}
 
 	var results []Result
 	for _, sc := range scenarios() {
@@ -69,6 +76,13 @@ func run() error {
 	}
 	printTable(results)
 	return save(*out, results, *runs, *quick)
+}
+
+// flagSet reports whether the named flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func scenarios() []bench.Scenario {

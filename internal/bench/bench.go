@@ -37,6 +37,11 @@ type Env struct {
 	Quick   bool         // smaller sizes, for a smoke run
 	Project *stack.Stack // PostgreSQL + gateway; scenarios fork a database each
 	Log     func(format string, args ...any)
+	// ProfileDir, when set, receives pprof profiles (heap, goroutines) of
+	// the reportd processes the capacity scenarios run, taken at their peak.
+	ProfileDir string
+	// Soak is how long the soak scenario runs.
+	Soak time.Duration
 }
 
 func (e *Env) logf(format string, args ...any) {

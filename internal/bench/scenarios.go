@@ -16,5 +16,19 @@ func EngineScenarios() []Scenario {
 	}
 }
 
-// ExtraScenarios are the API and capacity measurements (targets P4, P5, P7, P8).
-func ExtraScenarios() []Scenario { return nil }
+// ExtraScenarios are the API and capacity measurements (targets P4, P5, P7,
+// P8), the soak that shows the jobs table's dead tuples, and the
+// reliability tests (R1-R4) with the figures they log.
+func ExtraScenarios() []Scenario {
+	return []Scenario{
+		APIThroughput("memory", "status", 1000),
+		APIThroughput("memory", "create", 1000),
+		APIThroughput("supabase", "status", 200),
+		APIThroughput("supabase", "create", 200),
+		APIOverhead("memory"),
+		APIOverhead("supabase"),
+		Capacity("memory", 1000, ""),
+		Capacity("supabase", 1000, ""),
+		Capacity("memory", 1000, "25"),
+	}
+}
