@@ -137,9 +137,11 @@ func TestKilledWorkerProcess(t *testing.T) {
 	if done.Status != report.StatusSucceeded || done.Attempts != 2 || *done.Result != "the second attempt's report" {
 		t.Fatalf("after the kill: status %s attempts %d result %q", done.Status, done.Attempts, deref(done.Result))
 	}
-	if n := len(f.Requests()); n != 2 {
+	reqs := f.Requests()
+	if n := len(reqs); n != 2 {
 		t.Fatalf("the provider saw %d requests, want 2 (one per attempt)", n)
 	}
+	t.Logf("R1: the second attempt reached the provider %s after the kill", reqs[1].Start.Sub(killed).Round(time.Millisecond))
 }
 
 func deref(s *string) string {

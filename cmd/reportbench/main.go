@@ -1,10 +1,13 @@
 // Command reportbench runs the benchmarks behind docs/benchmarks.md and
-// writes their results: each scenario runs -runs times and the median of
-// every figure is reported, with the machine it ran on.
+// writes their results: every scenario runs -runs times (round by round)
+// and the median of every figure is reported, with the machine it ran on,
+// and every target of the quality bar is held against the medians. It
+// starts its own PostgreSQL and builds and runs the reportd binary itself.
 //
-//	go run ./cmd/reportbench                 # everything, 3 runs, results to docs/benchmarks/results.json
-//	go run ./cmd/reportbench -quick -runs 1  # a smoke run
+//	go run ./cmd/reportbench                 # everything, 3 runs, a 10-minute soak, results to docs/benchmarks/results.json
+//	go run ./cmd/reportbench -quick -runs 1  # a smoke run (smaller sizes, 1-minute soak)
 //	go run ./cmd/reportbench -only pickup    # scenarios whose name contains "pickup"
+//	go run ./cmd/reportbench -only concurrent -profile /tmp/prof   # pprof profiles of 1,000 streams
 package main
 
 import (
@@ -63,19 +66,21 @@ func run() error {
 	env := &bench.Env{Quick: *quick, Project: project, ProfileDir: *profiles, Soak: *soak,
 		Log: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }}
 
-	var results []Result
+	var chosen []bench.Scenario
 	for _, sc := range scenarios() {
-		if *only != "" && !strings.Contains(sc.Name, *only) {
-			continue
+		if *only == "" || strings.Contains(sc.Name, *only) {
+			chosen = append(chosen, sc)
 		}
-		rs, err := measure(ctx, env, sc, *runs)
-		if err != nil {
-			return fmt.Errorf("%s: %w", sc.Name, err)
-		}
-		results = append(results, rs...)
+	}
+	loadBefore := loadAverage()
+	results, err := measure(ctx, env, chosen, *runs)
+	if err != nil {
+		return err
 	}
 	printTable(results)
-	return save(*out, results, *runs, *quick)
+	vs := verdicts(results)
+	printVerdicts(vs)
+	return save(*out, results, vs, *runs, *quick, *soak, loadBefore)
 }
 
 // flagSet reports whether the named flag was given on the command line.
@@ -89,32 +94,57 @@ func scenarios() []bench.Scenario {
 	return append(bench.EngineScenarios(), bench.ExtraScenarios()...)
 }
 
-func measure(ctx context.Context, env *bench.Env, sc bench.Scenario, runs int) ([]Result, error) {
-	byName := map[string]*Result{}
-	var order []string
-	for i := range runs {
-		fmt.Fprintf(os.Stderr, "%s (run %d/%d)\n", sc.Name, i+1, runs)
-		ms, err := sc.Run(ctx, env)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range ms {
-			r, ok := byName[m.Name]
-			if !ok {
-				r = &Result{Scenario: sc.Name, Metric: m.Name, Unit: m.Unit}
-				byName[m.Name] = r
-				order = append(order, m.Name)
+// measure runs the scenarios round by round (every scenario once per
+// round, rather than each one runs times in a row), so that a noisy spell
+// on the machine spreads over all of them and the figures compared as
+// ratios (instances against instances, store against store) were measured
+// under the same conditions. Each figure's median over the rounds is kept.
+func measure(ctx context.Context, env *bench.Env, scenarios []bench.Scenario, runs int) ([]Result, error) {
+	byKey := map[[2]string]*Result{}
+	var order [][2]string
+	for round := range runs {
+		for _, sc := range scenarios {
+			if sc.Runs > 0 && round >= sc.Runs {
+				continue
 			}
-			r.Runs = append(r.Runs, m.Value)
+			fmt.Fprintf(os.Stderr, "%s (run %d/%d, load %s)\n", sc.Name, round+1, runs, loadAverage())
+			ms, err := sc.Run(ctx, env)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", sc.Name, err)
+			}
+			for _, m := range ms {
+				key := [2]string{sc.Name, m.Name}
+				r, ok := byKey[key]
+				if !ok {
+					r = &Result{Scenario: sc.Name, Metric: m.Name, Unit: m.Unit}
+					byKey[key] = r
+					order = append(order, key)
+				}
+				r.Runs = append(r.Runs, m.Value)
+			}
 		}
 	}
 	var out []Result
-	for _, name := range order {
-		r := byName[name]
+	for _, key := range order {
+		r := byKey[key]
 		r.Median = bench.Median(r.Runs)
 		out = append(out, *r)
 	}
 	return out, nil
+}
+
+// loadAverage is the machine's 1, 5 and 15 minute load averages: other work
+// on the machine shows up in the figures.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func printTable(results []Result) {
@@ -129,8 +159,11 @@ func printTable(results []Result) {
 	}
 }
 
-func save(path string, results []Result, runs int, quick bool) error {
-	doc := map[string]any{"machine": bench.Machine(), "runs": runs, "quick": quick, "results": results}
+func save(path string, results []Result, vs []Verdict, runs int, quick bool, soak time.Duration, loadBefore string) error {
+	machine := bench.Machine()
+	machine["load average before"], machine["load average after"] = loadBefore, loadAverage()
+	doc := map[string]any{"machine": machine, "runs": runs, "quick": quick, "soak": soak.String(),
+		"command": "go run ./cmd/reportbench " + strings.Join(os.Args[1:], " "), "results": results, "targets": vs}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err

@@ -172,7 +172,11 @@ func APIThroughput(kind, op string, fixedRate int) Scenario {
 		if err != nil {
 			return nil, err
 		}
+		profiled := t.proc.cpuProfile(env.ProfileDir, fmt.Sprintf("api-%s-%s", op, kind), d-time.Second)
 		peak := attack(target, 0, 50, d)
+		if err := <-profiled; err != nil {
+			return nil, err
+		}
 		cpu1, err := t.proc.cpuSeconds()
 		if err != nil {
 			return nil, err

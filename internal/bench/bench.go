@@ -30,6 +30,8 @@ type Metric struct {
 type Scenario struct {
 	Name string
 	Run  func(ctx context.Context, env *Env) ([]Metric, error)
+	// Runs caps the repetitions of a long scenario (0: as many as asked).
+	Runs int
 }
 
 // Env is what scenarios share within one run (a PostgreSQL server, flags).

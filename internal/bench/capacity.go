@@ -27,6 +27,7 @@ type capacityRun struct {
 	goroutines float64
 	heap       float64
 	stacks     float64
+	rssStart   int64 // RSS when every job was first in flight
 }
 
 // capacityEnv runs the API and a worker that takes every job at once, with
@@ -107,7 +108,8 @@ func (r *capacityRun) measure(ctx context.Context, env *Env, kind string, p *sta
 		{Name: "jobs in flight at once", Value: r.inFlight, Unit: "jobs"},
 		{Name: "RSS idle", Value: float64(idleRSS) / (1 << 20), Unit: "MiB"},
 		{Name: "RSS with every job in flight (P8)", Value: float64(r.rss) / (1 << 20), Unit: "MiB"},
-		{Name: "RSS per in-flight job (P7)", Value: perJob / 1024, Unit: "KiB"},
+		{Name: "RSS per in-flight job as the streams begin (P7)", Value: float64(r.rssStart-idleRSS) / float64(r.jobs) / 1024, Unit: "KiB"},
+		{Name: "RSS per in-flight job at the peak, every answer streamed (P7)", Value: perJob / 1024, Unit: "KiB"},
 		{Name: "Go heap in use per in-flight job", Value: (r.heap) / float64(r.jobs) / 1024, Unit: "KiB"},
 		{Name: "Go stacks per in-flight job", Value: r.stacks / float64(r.jobs) / 1024, Unit: "KiB"},
 		{Name: "result text per job", Value: float64(textBytes) / 1024, Unit: "KiB"},
@@ -184,6 +186,9 @@ func (r *capacityRun) watch(ctx context.Context, env *Env) (float64, error) {
 			rss, err := r.proc.rssBytes()
 			if err != nil {
 				return 0, err
+			}
+			if running == float64(r.jobs) && r.rssStart == 0 {
+				r.rssStart = rss // every stream has just begun: little text is held yet
 			}
 			if running > r.inFlight || rss > r.rss {
 				r.inFlight, r.rss = running, rss

@@ -284,3 +284,28 @@ func (p *proc) saveProfiles(dir, name string) error {
 	}
 	return nil
 }
+
+// cpuProfile records a CPU profile of the process for d into
+// dir/<name>.cpu.pb.gz, when it serves profiles; it returns at once and
+// the returned channel yields the outcome when the profile is written.
+func (p *proc) cpuProfile(dir, name string, d time.Duration) <-chan error {
+	done := make(chan error, 1)
+	if p.pprof == "" {
+		done <- nil
+		return done
+	}
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.pprof, int(d.Seconds())))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name+".cpu.pb.gz"), b, 0o644)
+		}
+		done <- err
+	}()
+	return done
+}

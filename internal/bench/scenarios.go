@@ -30,5 +30,7 @@ func ExtraScenarios() []Scenario {
 		Capacity("memory", 1000, ""),
 		Capacity("supabase", 1000, ""),
 		Capacity("memory", 1000, "25"),
+		Soak(),
+		Reliability(),
 	}
 }
