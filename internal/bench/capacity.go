@@ -100,9 +100,9 @@ func (r *capacityRun) measure(ctx context.Context, env *Env, kind string, p *sta
 	if err != nil {
 		return nil, err
 	}
-	levels := r.proc.logLevels()
-	env.logf("  %d jobs: %.0f in flight at once, RSS %d MiB -> %d MiB, %.0f goroutines, %v log lines by level",
-		r.jobs, r.inFlight, idleRSS>>20, r.rss>>20, r.goroutines, levels)
+	levels, warnings := r.proc.logLevels()
+	env.logf("  %d jobs: %.0f in flight at once, RSS %d MiB -> %d MiB, %.0f goroutines, %v log lines by level; %s",
+		r.jobs, r.inFlight, idleRSS>>20, r.rss>>20, r.goroutines, levels, strings.Join(warnings, " | "))
 	perJob := float64(r.rss-idleRSS) / float64(r.jobs)
 	return []Metric{
 		{Name: "jobs in flight at once", Value: r.inFlight, Unit: "jobs"},

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -163,23 +164,30 @@ func (p *proc) tail(n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// logLevels counts the process's log lines by level so far.
-func (p *proc) logLevels() map[string]int {
+// logLevels counts the process's log lines by level so far, and collects
+// the distinct messages of its warnings and errors.
+func (p *proc) logLevels() (map[string]int, []string) {
 	f, err := os.Open(p.logPath)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	defer f.Close()
-	out := map[string]int{}
+	out, seen := map[string]int{}, map[string]bool{}
+	var msgs []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		_, rest, ok := strings.Cut(sc.Text(), `"level":"`)
-		if level, _, ok2 := strings.Cut(rest, `"`); ok && ok2 {
-			out[level]++
+		var l struct{ Level, Msg string }
+		if json.Unmarshal(sc.Bytes(), &l) != nil {
+			continue
+		}
+		out[l.Level]++
+		if (l.Level == "WARN" || l.Level == "ERROR") && !seen[l.Msg] {
+			seen[l.Msg] = true
+			msgs = append(msgs, l.Level+": "+l.Msg)
 		}
 	}
-	return out
+	return out, msgs
 }
 
 // rssBytes is the process's resident set size, from /proc.
