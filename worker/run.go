@@ -56,11 +56,14 @@ func (w *Worker) run(ctx context.Context, job report.Job) {
 
 // heartbeats renews the lease and writes progress: at most once per
 // ProgressInterval while output arrives, else once per HeartbeatInterval.
-// A refused write ends the job, with the reason as its context's cause.
+// Writes start at least ProgressInterval apart even when one is slow (a
+// ticker alone would fire a delayed tick right after it). A refused write
+// ends the job, with the reason as its context's cause.
 func (w *Worker) heartbeats(ctx context.Context, lease report.Lease, tr *tracker, log *slog.Logger) {
 	tick := time.NewTicker(w.cfg.ProgressInterval)
 	defer tick.Stop()
 	lastWrite, lastPartial := w.now(), w.now()
+	var lastStart time.Time
 	cancel := w.cancelFunc(lease.JobID)
 	for {
 		select {
@@ -69,6 +72,9 @@ func (w *Worker) heartbeats(ctx context.Context, lease report.Lease, tr *tracker
 		case <-tick.C:
 		}
 		now := w.now()
+		if now.Sub(lastStart) < w.cfg.ProgressInterval {
+			continue
+		}
 		withText := w.cfg.PartialInterval > 0 && now.Sub(lastPartial) >= w.cfg.PartialInterval
 		snap := tr.snapshot(withText)
 		if !snap.Changed && now.Sub(lastWrite) < w.cfg.HeartbeatInterval {
@@ -79,6 +85,7 @@ func (w *Worker) heartbeats(ctx context.Context, lease report.Lease, tr *tracker
 			p.Partial = &snap.Text
 			lastPartial = now
 		}
+		lastStart = now
 		err := w.write(ctx, lease.JobID, func(ctx context.Context) error { return w.queue.Heartbeat(ctx, lease, p) })
 		switch {
 		case err == nil:
