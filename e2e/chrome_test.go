@@ -38,14 +38,23 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// browser is one Chromium with one tab.
+// browser is one Chromium with one tab, used by one test at a time (on).
 type browser struct {
 	t    *testing.T
 	ctx  context.Context
 	name string // prefixes screenshot files
+	log  *pageLog
+}
 
+// pageLog keeps the page's uncaught exceptions.
+type pageLog struct {
 	mu     sync.Mutex
-	errors []string // uncaught exceptions in the page
+	errors []string
+}
+
+// on is the browser for a subtest: failures are reported to t.
+func (b *browser) on(t *testing.T) *browser {
+	return &browser{t: t, ctx: b.ctx, name: b.name, log: b.log}
 }
 
 // screenshotDir is git-ignored; the README's pictures are copied to docs/.
@@ -63,16 +72,16 @@ func newBrowser(t *testing.T, name string) *browser {
 		chromedp.WindowSize(1280, 900),
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	b := &browser{t: t, name: name}
+	b := &browser{t: t, name: name, log: &pageLog{}}
 	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithListener(func(ev any) {
 		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
 			msg := e.ExceptionDetails.Text
 			if e.ExceptionDetails.Exception != nil {
 				msg += " " + e.ExceptionDetails.Exception.Description
 			}
-			b.mu.Lock()
-			b.errors = append(b.errors, msg)
-			b.mu.Unlock()
+			b.log.mu.Lock()
+			b.log.errors = append(b.log.errors, msg)
+			b.log.mu.Unlock()
 		}
 	}))
 	b.ctx = ctx
@@ -125,6 +134,10 @@ func (b *browser) waitFor(what, expr string, timeout time.Duration) {
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[any](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
 		body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector('main').innerText`))
+		if png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot()); err == nil {
+			_ = os.MkdirAll(screenshotDir, 0o755)
+			_ = os.WriteFile(filepath.Join(screenshotDir, "failed-"+b.name+"-"+strings.ReplaceAll(what, " ", "-")+".png"), png, 0o644)
+		}
 		b.t.Fatalf("waiting for %s: %v\npage text:\n%s%s", what, err, body, b.pageErrors())
 	}
 }
@@ -136,12 +149,12 @@ func (b *browser) text(selector string) string {
 }
 
 func (b *browser) pageErrors() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.errors) == 0 {
+	b.log.mu.Lock()
+	defer b.log.mu.Unlock()
+	if len(b.log.errors) == 0 {
 		return ""
 	}
-	return "\nuncaught page errors:\n  " + strings.Join(b.errors, "\n  ")
+	return "\nuncaught page errors:\n  " + strings.Join(b.log.errors, "\n  ")
 }
 
 // noPageErrors fails the test if the page threw anything.

@@ -88,19 +88,22 @@ func TestMonitorPage(t *testing.T) {
 			b.run(chromedp.Navigate(s.front.URL + "/"))
 			b.exec(`window.__marker = 'first load'; window.__csp = [];
 				document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI)); true`)
-			t.Run("keyboard", func(t *testing.T) { keyboardBasics(t, b) })
+			t.Run("keyboard", func(t *testing.T) { keyboardBasics(t, b.on(t)) })
 			s.signInAs(b, "ada")
 			b.waitFor("the empty list", `document.getElementById('list-state').textContent.includes('No jobs yet')`, 15*time.Second)
 			b.waitFor("live updates", `document.getElementById('live').dataset.mode === 'live'`, 10*time.Second)
 			b.shot("empty")
-			t.Run("live progress and result", func(t *testing.T) { liveProgress(t, s, b) })
-			t.Run("cancel a running job", func(t *testing.T) { cancelRunning(t, b) })
-			t.Run("polling while the stream is down", func(t *testing.T) { fallback(t, s, b) })
-			t.Run("hostile report renders as text", func(t *testing.T) { hostileReport(t, s, b) })
-			t.Run("phone width", func(t *testing.T) { phone(t, b) })
-			t.Run("accessible names", func(t *testing.T) { accessibleNames(t, b) })
-			t.Run("another user sees none of it", func(t *testing.T) { secondUser(t, s, b) })
-			t.Run("operator view", func(t *testing.T) { operator(t, s, b) })
+			t.Run("live progress and result", func(t *testing.T) { liveProgress(t, s, b.on(t)) })
+			t.Run("cancel a running job", func(t *testing.T) { cancelRunning(t, b.on(t)) })
+			t.Run("filter by status", func(t *testing.T) { filter(t, b.on(t)) })
+			t.Run("polling while the stream is down", func(t *testing.T) { fallback(t, s, b.on(t)) })
+			t.Run("delete with confirmation", func(t *testing.T) { deleteJob(t, b.on(t)) })
+			t.Run("the client module", func(t *testing.T) { clientModule(t, b.on(t)) })
+			t.Run("hostile report renders as text", func(t *testing.T) { hostileReport(t, s, b.on(t)) })
+			t.Run("phone width", func(t *testing.T) { phone(t, b.on(t)) })
+			t.Run("accessible names", func(t *testing.T) { accessibleNames(t, b.on(t)) })
+			t.Run("another user sees none of it", func(t *testing.T) { secondUser(t, s, b.on(t)) })
+			t.Run("operator view", func(t *testing.T) { operator(t, s, b.on(t)) })
 			if marker := evalAs[string](b, `window.__marker`); marker != "first load" {
 				t.Errorf("the page reloaded during the test (marker %q)", marker)
 			}
@@ -110,6 +113,7 @@ func TestMonitorPage(t *testing.T) {
 			if s.auth != nil {
 				checkSessionRefresh(t, s)
 			}
+			t.Run("load more", func(t *testing.T) { loadMore(t, s, b.on(t)) })
 			b.noPageErrors()
 		})
 	}
@@ -364,5 +368,95 @@ func checkSessionRefresh(t *testing.T, s *site) {
 	refused := s.front.requests(func(r request) bool { return r.status == http.StatusUnauthorized && r.path != "/v1/admin/stats" })
 	if len(refused) > 0 {
 		t.Errorf("the service refused the page's token %d times, first %+v: it was not refreshed in time", len(refused), refused[0])
+	}
+}
+
+// choose picks an option of a select, as the user's choice would.
+func choose(b *browser, selector, value string) {
+	b.exec(fmt.Sprintf(`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event('change')) })()`, selector, value))
+}
+
+func filter(t *testing.T, b *browser) {
+	choose(b, "#status-filter", "cancelled")
+	b.waitFor("only cancelled jobs", `(() => { const rows = [...document.querySelectorAll('#job-list li')];
+		return rows.length === 1 && rows[0].dataset.status === 'cancelled' })()`, 10*time.Second)
+	choose(b, "#status-filter", "failed")
+	b.waitFor("the empty filtered state", `document.getElementById('list-state').textContent === 'No failed jobs.'`, 10*time.Second)
+	choose(b, "#status-filter", "")
+	b.waitFor("every job again", `document.querySelectorAll('#job-list li').length === 2`, 10*time.Second)
+}
+
+// deleteJob: the dialog asks first; "Keep it" keeps the job.
+func deleteJob(t *testing.T, b *browser) {
+	id := evalAs[string](b, `document.querySelector('#job-list li[data-status=cancelled]').dataset.jobId`)
+	del := `li[data-job-id="` + id + `"] button.delete`
+	b.click(del)
+	b.waitFor("the confirmation", `document.getElementById('confirm').open`, 5*time.Second)
+	b.click("#confirm-no")
+	b.waitFor("the dialog closed", `!document.getElementById('confirm').open`, 5*time.Second)
+	if evalAs[bool](b, rowJS(id)+` === null`) {
+		t.Fatal("keeping the job deleted it")
+	}
+	b.click(del)
+	b.waitFor("the confirmation", `document.getElementById('confirm').open`, 5*time.Second)
+	b.click("#confirm-yes")
+	b.waitFor("the row gone", rowJS(id)+` === null`, 10*time.Second)
+	b.waitFor("the statistics without it", `document.querySelector('[data-stat=cancelled]').textContent === '0'`, 10*time.Second)
+}
+
+// clientModule runs reportd.js itself in the page: watchJob follows one job
+// to its end over the stream, then activeJobs, deleteJob and the error of
+// getJob for a deleted job.
+func clientModule(t *testing.T, b *browser) {
+	got := evalAs[struct {
+		Percents []int  `json:"percents"`
+		Final    string `json:"final"`
+		Mode     string `json:"mode"`
+		Active   struct {
+			HasActiveJobs bool `json:"hasActiveJobs"`
+			ActiveCount   int  `json:"activeCount"`
+		} `json:"active"`
+		Gone string `json:"gone"`
+	}](b, `(async () => {
+		const { ReportdClient } = await import('/app/reportd.js')
+		const token = JSON.parse(localStorage.getItem('reportd.session')).access_token
+		const client = new ReportdClient({ getToken: () => token })
+		const job = await client.createJob({ prompt: 'From the client module', model: 'demo', max_tokens: 300 })
+		const percents = []
+		let mode = ''
+		const final = await new Promise((resolve, reject) => {
+			client.watchJob(job.job_id, {
+				onJob: (j) => { percents.push(j.percent); if (['succeeded', 'failed', 'cancelled'].includes(j.status)) resolve(j.status) },
+				onMode: (m) => { if (m !== 'closed') mode = m },
+				onError: reject,
+			})
+		})
+		const active = await client.activeJobs()
+		await client.deleteJob(job.job_id)
+		let gone = ''
+		try { await client.getJob(job.job_id) } catch (e) { gone = e.name + ' ' + e.status + ' ' + e.code }
+		return { percents, final, mode, active, gone }
+	})()`)
+	if got.Final != "succeeded" || got.Mode != "live" || len(distinctRising(got.Percents)) < 3 || got.Active.HasActiveJobs ||
+		got.Gone != "ApiError 404 not_found" {
+		t.Errorf("client module: %+v", got)
+	}
+}
+
+// loadMore: a long list comes a page at a time.
+func loadMore(t *testing.T, s *site, b *browser) {
+	token := evalAs[string](b, `JSON.parse(localStorage.getItem('reportd.session')).access_token`)
+	for i := range 21 {
+		r := call(t, "POST", s.front.URL+"/v1/jobs", token, map[string]any{"prompt": fmt.Sprintf("Paged job %d", i), "model": "demo", "max_tokens": 50})
+		if r.status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.status, r.raw)
+		}
+	}
+	b.run(chromedp.Navigate(s.front.URL + "/?reloaded"))
+	b.waitFor("the first page", `document.querySelectorAll('#job-list li').length === 20 && !document.getElementById('load-more').hidden`, 15*time.Second)
+	b.click("#load-more")
+	b.waitFor("the second page", `document.querySelectorAll('#job-list li').length === 21 && document.getElementById('load-more').hidden`, 10*time.Second)
+	if first := b.text("#job-list li .job-title"); first != "Paged job 20" {
+		t.Errorf("newest first: the list starts with %q", first)
 	}
 }

@@ -89,7 +89,9 @@ export class JobsView extends EventTarget {
     if (!before) {
       if (!this.loaded || (this.filter && job.status !== this.filter)) return
       const last = this.oldest()
-      if (this.cursor && last && job.created_at < last.created_at) return // belongs to a page not loaded yet
+      // With more pages to load, a job no newer than the oldest shown belongs
+      // to one of them (ties too: the page order breaks them by a hidden id).
+      if (this.cursor && last && time(job) <= time(last)) return
     }
     this.put(job, false)
     this.afterChange()
@@ -116,7 +118,7 @@ export class JobsView extends EventTarget {
 
   oldest () {
     let last = null
-    for (const j of this.jobs.values()) if (!last || j.created_at < last.created_at) last = j
+    for (const j of this.jobs.values()) if (!last || time(j) < time(last)) last = j
     return last
   }
 
@@ -133,7 +135,7 @@ export class JobsView extends EventTarget {
       this.rows.set(job.job_id, row)
       const next = append ? null : [...this.list.children].find((el) => {
         const other = this.jobs.get(/** @type {HTMLElement} */ (el).dataset.jobId || '')
-        return other && other.created_at < job.created_at
+        return other && time(other) <= time(job) // a new job goes above one of the same millisecond
       })
       this.list.insertBefore(row, next || null)
     }
@@ -211,6 +213,9 @@ export class JobsView extends EventTarget {
     }
   }
 }
+
+/** When a job was created, comparable (the API's timestamps vary in length). @param {Job} job */
+const time = (job) => Date.parse(job.created_at)
 
 /**
  * The row's fixed structure; fillRow sets what changes, in place, so focus
