@@ -12,6 +12,7 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/polaris/reportd/internal/fakeauth"
 	"github.com/polaris/reportd/internal/fakellm"
@@ -386,20 +387,21 @@ func filter(t *testing.T, b *browser) {
 	b.waitFor("every job again", `document.querySelectorAll('#job-list li').length === 2`, 10*time.Second)
 }
 
-// deleteJob: the dialog asks first; "Keep it" keeps the job.
+// deleteJob: the dialog asks first, and works from the keyboard: focus
+// starts on "Keep it", Escape keeps the job, Tab and Enter delete it.
 func deleteJob(t *testing.T, b *browser) {
 	id := evalAs[string](b, `document.querySelector('#job-list li[data-status=cancelled]').dataset.jobId`)
 	del := `li[data-job-id="` + id + `"] button.delete`
 	b.click(del)
-	b.waitFor("the confirmation", `document.getElementById('confirm').open`, 5*time.Second)
-	b.click("#confirm-no")
-	b.waitFor("the dialog closed", `!document.getElementById('confirm').open`, 5*time.Second)
+	b.waitFor("the confirmation", `document.getElementById('confirm').open && document.activeElement.id === 'confirm-no'`, 5*time.Second)
+	b.run(chromedp.KeyEvent(kb.Escape))
+	b.waitFor("the dialog closed, focus back on Delete", `!document.getElementById('confirm').open && document.activeElement.matches('`+del+`')`, 5*time.Second)
 	if evalAs[bool](b, rowJS(id)+` === null`) {
 		t.Fatal("keeping the job deleted it")
 	}
-	b.click(del)
-	b.waitFor("the confirmation", `document.getElementById('confirm').open`, 5*time.Second)
-	b.click("#confirm-yes")
+	b.run(chromedp.KeyEvent(kb.Enter)) // the Delete button has the focus
+	b.waitFor("the confirmation", `document.getElementById('confirm').open && document.activeElement.id === 'confirm-no'`, 5*time.Second)
+	b.run(chromedp.KeyEvent("\t"), chromedp.KeyEvent(kb.Enter))
 	b.waitFor("the row gone", rowJS(id)+` === null`, 10*time.Second)
 	b.waitFor("the statistics without it", `document.querySelector('[data-stat=cancelled]').textContent === '0'`, 10*time.Second)
 }
@@ -419,8 +421,8 @@ func clientModule(t *testing.T, b *browser) {
 		Gone string `json:"gone"`
 	}](b, `(async () => {
 		const { ReportdClient } = await import('/app/reportd.js')
-		const token = JSON.parse(localStorage.getItem('reportd.session')).access_token
-		const client = new ReportdClient({ getToken: () => token })
+		// The page keeps its session (refreshed) in localStorage; read it each time.
+		const client = new ReportdClient({ getToken: () => JSON.parse(localStorage.getItem('reportd.session')).access_token })
 		const job = await client.createJob({ prompt: 'From the client module', model: 'demo', max_tokens: 300 })
 		const percents = []
 		let mode = ''

@@ -18,17 +18,19 @@ export function ask (text) {
     const done = (/** @type {boolean} */ ok) => {
       yes.removeEventListener('click', onYes)
       no.removeEventListener('click', onNo)
-      dialog.removeEventListener('close', onClose)
-      if (dialog.open) dialog.close()
+      dialog.removeEventListener('cancel', onCancel)
+      dialog.close()
       if (back && back.isConnected) back.focus()
       resolve(ok)
     }
     const onYes = () => done(true)
     const onNo = () => done(false)
-    const onClose = () => done(false) // Escape
+    // Escape fires "cancel" at once; the "close" event would come later and
+    // could reach the next dialog, so it is not listened to.
+    const onCancel = (/** @type {Event} */ e) => { e.preventDefault(); done(false) }
     yes.addEventListener('click', onYes)
     no.addEventListener('click', onNo)
-    dialog.addEventListener('close', onClose)
+    dialog.addEventListener('cancel', onCancel)
     dialog.showModal()
     no.focus()
   })

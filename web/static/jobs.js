@@ -47,7 +47,7 @@ export class JobsView extends EventTarget {
     const gen = ++this.generation
     this.state('Loading jobs…')
     try {
-      const page = await this.app.client.listJobs({ status: this.filter || undefined, limit: PAGE })
+      const page = await this.app.client.listJobs({ status: this.status(), limit: PAGE })
       if (gen !== this.generation) return
       this.jobs.clear()
       this.rows.clear()
@@ -67,7 +67,7 @@ export class JobsView extends EventTarget {
     const gen = this.generation
     this.more.disabled = true
     try {
-      const page = await this.app.client.listJobs({ status: this.filter || undefined, limit: PAGE, cursor: this.cursor })
+      const page = await this.app.client.listJobs({ status: this.status(), limit: PAGE, cursor: this.cursor })
       if (gen !== this.generation) return
       page.jobs.forEach((j) => this.put(j, true))
       this.cursor = page.next_cursor
@@ -86,16 +86,24 @@ export class JobsView extends EventTarget {
   upsert (job) {
     const before = this.jobs.get(job.job_id)
     if (before && before.version > job.version) return // an older state arriving late
-    if (!before) {
-      if (!this.loaded || (this.filter && job.status !== this.filter)) return
-      const last = this.oldest()
-      // With more pages to load, a job no newer than the oldest shown belongs
-      // to one of them (ties too: the page order breaks them by a hidden id).
-      if (this.cursor && last && time(job) <= time(last)) return
+    if (before || this.belongs(job)) {
+      this.put(job, false)
+      this.afterChange()
     }
-    this.put(job, false)
-    this.afterChange()
+    // Other views (an open result) follow jobs the list does not show, too.
     this.dispatchEvent(new CustomEvent('job', { detail: { job, statusChanged: !before || before.status !== job.status } }))
+  }
+
+  /**
+   * Whether a job not shown yet goes into the list as it is loaded now.
+   * @param {Job} job
+   */
+  belongs (job) {
+    if (!this.loaded || (this.filter && job.status !== this.filter)) return false
+    // With more pages to load, a job no newer than the oldest shown belongs
+    // to one of them (ties too: the page order breaks them by a hidden id).
+    const last = this.oldest()
+    return !(this.cursor && last && time(job) <= time(last))
   }
 
   /** @param {string} id */
@@ -106,6 +114,11 @@ export class JobsView extends EventTarget {
     if (row) row.remove()
     this.afterChange()
     this.dispatchEvent(new CustomEvent('removed', { detail: { id } }))
+  }
+
+  /** The status filter chosen, for the API. */
+  status () {
+    return /** @type {import('./reportd').Status|undefined} */ (this.filter || undefined)
   }
 
   /** Ids of jobs shown as queued or running (polling asks for their fate). */

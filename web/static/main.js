@@ -49,9 +49,9 @@ async function boot () {
     if (/** @type {CustomEvent} */ (e).detail.statusChanged) app.stats.soon()
   })
   wireSignIn(app)
+  await session.restore()
   session.addEventListener('change', (e) => onSession(app, /** @type {CustomEvent} */ (e).detail.userChanged))
   window.addEventListener('hashchange', () => route(app))
-  await session.restore()
   onSession(app, true)
 }
 

@@ -277,7 +277,13 @@ class LiveFeed {
     let wait = this.o.minRetry
     while (!this.closed) {
       try {
-        if (await this.stream()) wait = this.o.minRetry
+        // A stream that ran a while and ended (the server ends streams when
+        // the token that opened them expires, and at shutdown) is reopened
+        // at once, with the current token; only failures fall back to polling.
+        if (await this.stream()) {
+          wait = this.o.minRetry
+          continue
+        }
       } catch (e) {
         if (this.closed) return
         if (this.o.onError) this.o.onError(e)

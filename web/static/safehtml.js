@@ -13,10 +13,10 @@ const TAGS = new Set(['p', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'ul', 'ol', 'li',
 /** Elements whose content is not text a reader should see. */
 const DROP = new Set(['script', 'style', 'template', 'noscript', 'iframe', 'object', 'embed', 'svg', 'math'])
 
+/** @type {any} */
+const tt = /** @type {any} */ (globalThis).trustedTypes
 /** @type {{createHTML: (s: string) => any}|null} */
-const policy = globalThis.trustedTypes
-  ? globalThis.trustedTypes.createPolicy('reportd-result', { createHTML: (s) => s })
-  : null
+const policy = tt ? tt.createPolicy('reportd-result', { createHTML: (/** @type {string} */ s) => s }) : null
 
 /** @param {string} href */
 export function safeHref (href) {
