@@ -16,6 +16,7 @@ import (
 
 	"github.com/polaris/reportd/internal/fakeauth"
 	"github.com/polaris/reportd/internal/fakellm"
+	"github.com/polaris/reportd/internal/stack"
 )
 
 // The monitor page in a real browser, on both stores: sign in, create a job
@@ -71,11 +72,37 @@ func startSite(t *testing.T, backendName string) *site {
 				t.Fatal(err)
 			}
 		}
+		seedHistory(t, p)
 	}
 	s.llm, env = withLLM(t, env)
 	p := start(t, env)
 	s.front = newFront(t, p.URL)
 	return s
+}
+
+// seedHistory gives a third user three weeks of finished jobs on several
+// models, some failed, so the operator view has something to chart.
+func seedHistory(t *testing.T, p *stack.Stack) {
+	t.Helper()
+	ctx := context.Background()
+	id, _, err := p.NewUser(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.DB.Exec(ctx, `
+		insert into public.report_jobs (job_id, user_id, status, model, prompt, error, created_at, started_at, completed_at)
+		select 'job_seed_' || g || '_' || i, $1,
+		       case when (g + i) % 6 = 0 or (i = 1 and g % 4 = 0) then 'failed' else 'succeeded' end,
+		       (array['sonar', 'sonar-pro', 'claude', 'demo', 'sonar'])[1 + (g * 3 + i) % 5],
+		       'seeded history',
+		       case when (g + i) % 6 = 0 or (i = 1 and g % 4 = 0) then 'seeded failure' end,
+		       at, at + interval '2 seconds', at + make_interval(secs => 20 + (i * 13) % 40)
+		  from generate_series(1, 21) g
+		 cross join lateral generate_series(1, 2 + (g * 5) % 7) i
+		 cross join lateral (select now() - make_interval(days => g, mins => i * 7) as at) t`, id)
+	if err != nil {
+		t.Fatalf("seed history: %v", err)
+	}
 }
 
 func TestMonitorPage(t *testing.T) {
