@@ -204,7 +204,7 @@ export class JobsView extends EventTarget {
       this.upsert(await this.app.client.cancelJob(id))
       toast('Job cancelled.')
     } catch (e) {
-      toast(`Could not cancel the job: ${describe(e)}`)
+      if (!this.gone(e, id)) toast(`Could not cancel the job: ${describe(e)}`)
     } finally {
       button.disabled = false
     }
@@ -222,8 +222,21 @@ export class JobsView extends EventTarget {
       if (target) /** @type {HTMLElement} */ (target).focus()
       toast('Job deleted.')
     } catch (e) {
-      toast(`Could not delete the job: ${describe(e)}`)
+      if (!this.gone(e, id)) toast(`Could not delete the job: ${describe(e)}`)
     }
+  }
+
+  /**
+   * A job deleted elsewhere (another tab, the API) answers 404: the live
+   * stream does not announce deletions, so the row goes when it is noticed.
+   * @param {any} e
+   * @param {string} id
+   */
+  gone (e, id) {
+    if (!e || e.status !== 404) return false
+    this.remove(id)
+    toast('This job no longer exists.')
+    return true
   }
 }
 

@@ -43,7 +43,9 @@ export class ResultView {
       this.update(job)
     } catch (e) {
       if (gen !== this.generation) return
-      this.fail(/** @type {any} */ (e).status === 404 ? 'Job not found. It may have been deleted, or it belongs to someone else.' : `Could not load the job: ${describe(e)}`)
+      const missing = /** @type {any} */ (e).status === 404
+      if (missing) this.app.jobs.remove(id) // deleted elsewhere: not in the list either
+      this.fail(missing ? 'Job not found. It may have been deleted, or it belongs to someone else.' : `Could not load the job: ${describe(e)}`)
     }
   }
 
@@ -101,7 +103,13 @@ export class ResultView {
       this.downloadButton.disabled = false
       this.state(job.status === 'succeeded' ? '' : `This result is partial: the job ${job.status === 'cancelled' ? 'was cancelled' : 'failed'}.`)
     } catch (e) {
-      if (gen === this.generation) this.fail(`Could not load the report: ${describe(e)}`)
+      if (gen !== this.generation) return
+      if (/** @type {any} */ (e).status === 404) {
+        this.app.jobs.remove(job.job_id)
+        this.fail('Job not found. It may have been deleted.')
+      } else {
+        this.fail(`Could not load the report: ${describe(e)}`)
+      }
     }
   }
 
