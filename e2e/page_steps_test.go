@@ -82,7 +82,8 @@ func secondUser(t *testing.T, s *site, b *browser) {
 	firstJob := evalAs[string](b, `document.querySelector('#job-list li').dataset.jobId`)
 	b.click("#sign-out")
 	s.signInAs(b, "grace")
-	b.waitFor("grace's empty list", `document.getElementById('list-state').textContent.includes('No jobs yet')`, 15*time.Second)
+	b.waitFor("grace's empty list and statistics", `document.getElementById('list-state').textContent.includes('No jobs yet') &&
+		document.querySelector('[data-stat=total]').textContent !== '–'`, 15*time.Second)
 	rows := evalAs[int](b, `document.querySelectorAll('#job-list li').length`)
 	if rows != 0 || b.text("[data-stat=total]") != "0" {
 		t.Errorf("grace sees %d jobs, total %s", rows, b.text("[data-stat=total]"))

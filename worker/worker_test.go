@@ -41,7 +41,10 @@ func testJobSucceedsWithRealProgress(t *testing.T, b backend) {
 			if b.prog.Percent < beats[i-1].prog.Percent {
 				t.Fatalf("percent fell from %d to %d", beats[i-1].prog.Percent, b.prog.Percent)
 			}
-			if gap := b.at.Sub(beats[i-1].at); gap < 80*time.Millisecond {
+			// Writes follow a 100ms ticker; on a loaded machine one write can
+			// be late and the next on time, so allow half an interval of
+			// jitter. A write per chunk (25ms apart) still fails.
+			if gap := b.at.Sub(beats[i-1].at); gap < 50*time.Millisecond {
 				t.Fatalf("two progress writes %s apart; the interval is 100ms", gap)
 			}
 		}
