@@ -60,7 +60,9 @@ func (w *Worker) run(ctx context.Context, job report.Job) {
 // ticker alone would fire a delayed tick right after it). A refused write
 // ends the job, with the reason as its context's cause.
 func (w *Worker) heartbeats(ctx context.Context, lease report.Lease, tr *tracker, log *slog.Logger) {
-	tick := time.NewTicker(w.cfg.ProgressInterval)
+	// Tick faster than the interval and let the spacing check decide, so a
+	// tick that comes a hair early does not push the write a whole interval.
+	tick := time.NewTicker(max(w.cfg.ProgressInterval/5, 10*time.Millisecond))
 	defer tick.Stop()
 	lastWrite, lastPartial := w.now(), w.now()
 	var lastStart time.Time
