@@ -98,16 +98,18 @@ func stores(cfg config.Config) (storage, error) {
 
 // verifier returns the token verifier. Memory mode without a configured
 // secret gets a random one and prints a token for the dev user.
-func verifier(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) (*auth.Verifier, error) {
+// It also returns the HS256 secret it trusts (memory mode's dev sign-in
+// signs with it).
+func verifier(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) (*auth.Verifier, []byte, error) {
 	secret := []byte(cfg.Supabase.JWTSecret.Reveal())
 	if len(secret) == 0 && !cfg.Supabase.Enabled() {
 		secret = make([]byte, 32)
 		if _, err := rand.Read(secret); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		token, err := auth.MintUserToken(secret, cfg.Supabase.DevUserID, "dev@localhost", 24*time.Hour, time.Now())
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		log.Info("memory mode: no SUPABASE_JWT_SECRET, so tokens are signed with a random key until restart",
 			"dev_user_id", cfg.Supabase.DevUserID)
@@ -119,10 +121,11 @@ func verifier(ctx context.Context, cfg config.Config, log *slog.Logger, stdout i
 	for i, k := range sb.CallerKeys {
 		keys[i] = k.Reveal()
 	}
-	return auth.New(ctx, auth.Config{
+	v, err := auth.New(ctx, auth.Config{
 		HS256Secret: secret, JWKSURL: sb.JWKSURL, JWKSRefresh: sb.JWKSRefresh, JWKSUnknownKID: sb.JWKSUnknownKID,
 		Issuer: sb.JWTIssuer, ServiceKeys: sb.ServiceJWTKeys, SecretKeys: keys, Log: log,
 	})
+	return v, secret, err
 }
 
 func router(cfg config.Config) *llm.Router {
@@ -203,13 +206,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		})
 	}
 	if cfg.Mode != config.ModeWorker {
-		v, err := verifier(gctx, cfg, log, stdout)
+		v, secret, err := verifier(gctx, cfg, log, stdout)
 		if err != nil {
 			return err
 		}
 		stop := make(chan struct{})
 		deps := apiDeps(cfg, store, models, notifier, hub, v, stop, log)
 		deps.Requests = m
+		deps.Page = pageSettings(cfg, secret)
 		api := handlers.New(deps)
 		g.Go(func() error { return listen(gctx, cfg.Server, api, log, func() { close(stop) }) })
 	}

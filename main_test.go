@@ -89,3 +89,34 @@ func TestRouterWiring(t *testing.T) {
 		}
 	}
 }
+
+// The dev sign-in exists in memory mode only, and signs with the secret the
+// verifier trusts; "dev" is the user of the token printed at start.
+func TestPageSettings(t *testing.T) {
+	t.Parallel()
+	secret := []byte("page-secret-0123456789abcdef0123")
+	project, err := config.Load(envOf(map[string]string{"SUPABASE_URL": "https://abc.supabase.co", "SUPABASE_ANON_KEY": "sb_publishable_x",
+		"SUPABASE_SERVICE_ROLE_KEY": "sb_secret_x", "SUPABASE_JWT_SECRET": string(secret)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := pageSettings(project, secret); p.DevSignIn != nil || p.SupabaseURL != "https://abc.supabase.co" || p.AnonKey != "sb_publishable_x" {
+		t.Fatalf("with a project: %+v", p)
+	}
+	memory, err := config.Load(envOf(map[string]string{"DEV_USER_ID": "7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pageSettings(memory, secret)
+	if p.DevSignIn == nil || p.DefaultModel != "demo" {
+		t.Fatalf("memory mode: %+v", p)
+	}
+	v, _ := auth.New(t.Context(), auth.Config{HS256Secret: secret})
+	for name, want := range map[string]string{"dev": "7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09", "ada": auth.DevUserID("ada")} {
+		id, token, expires, err := p.DevSignIn(name)
+		c, verr := v.Verify(t.Context(), token)
+		if err != nil || verr != nil || id != want || c.UserID != want || time.Until(expires) < 59*time.Minute {
+			t.Errorf("%s: id %s caller %+v expires %s: %v %v", name, id, c, expires, err, verr)
+		}
+	}
+}

@@ -197,3 +197,15 @@ func eventually(t *testing.T, what string, ok func() bool) {
 		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline, not synchronising
 	}
 }
+
+func TestDevUserIDIsStablePerName(t *testing.T) {
+	t.Parallel()
+	a, b := DevUserID("Ada"), DevUserID(" ada ")
+	if a != b || a == DevUserID("grace") {
+		t.Fatalf("ids: %s %s %s", a, b, DevUserID("grace"))
+	}
+	// Pinned: a user's jobs must stay theirs across versions of the service.
+	if a != "4acc5535-3d4c-55e7-b29d-4301042c3752" {
+		t.Fatalf("DevUserID(ada) = %s changed", a)
+	}
+}

@@ -74,7 +74,7 @@ var authedEndpoints = []struct{ method, path string }{
 	{"POST", "/v1/jobs"}, {"GET", "/v1/jobs"}, {"GET", "/v1/jobs/job_1_x"},
 	{"POST", "/v1/jobs/job_1_x/cancel"}, {"DELETE", "/v1/jobs/job_1_x"},
 	{"GET", "/v1/jobs/job_1_x/events"}, {"GET", "/v1/events"},
-	{"GET", "/v1/stats"}, {"GET", "/v1/stats/active"},
+	{"GET", "/v1/stats"}, {"GET", "/v1/stats/active"}, {"GET", "/v1/jobs/job_1_x/result"},
 	{"GET", "/v1/admin/stats"}, {"POST", "/v1/admin/cleanup"},
 }
 

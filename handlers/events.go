@@ -37,7 +37,7 @@ func (h *handler) jobEvents(c echo.Context) error {
 	if resumed && job.Status.Final() && job.Version == last {
 		return c.NoContent(http.StatusNoContent)
 	}
-	w := h.waiter(ctx, h.feed.Subscribe(report.JobTopic(jobID)))
+	w := h.waiter(ctx, caller, h.feed.Subscribe(report.JobTopic(jobID)))
 	defer w.close()
 	s, err := h.open(c)
 	if err != nil {
@@ -98,6 +98,8 @@ func (h *handler) nextState(ctx context.Context, w *waiter, s *stream, caller re
 			m.AppendData(string(data))
 			_ = s.send(m)
 			return job, errStreamOver
+		case errors.Is(err, report.ErrUnauthenticated):
+			return job, errStreamOver // the token was refused: the client reconnects with a fresh one
 		case err != nil:
 			h.log.DebugContext(ctx, "stream: re-reading the job failed; retrying", "job_id", job.JobID, "err", err)
 			continue
@@ -145,7 +147,7 @@ func (h *handler) events(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f.w = h.waiter(ctx, h.feed.Subscribe(report.UserTopic(caller.UserID)))
+	f.w = h.waiter(ctx, caller, h.feed.Subscribe(report.UserTopic(caller.UserID)))
 	defer f.w.close()
 	if f.s, err = h.open(c); err != nil {
 		return err
@@ -236,6 +238,9 @@ func (f *jobFeed) run(ctx context.Context, first []report.Job, truncated bool) e
 			continue
 		}
 		jobs, truncated, err := f.changes(ctx)
+		if errors.Is(err, report.ErrUnauthenticated) {
+			return nil // the token was refused: the client reconnects with a fresh one
+		}
 		if err != nil {
 			f.h.log.DebugContext(ctx, "stream: re-reading jobs failed; retrying", "err", err)
 			continue

@@ -13,6 +13,7 @@ import (
 
 	sse "github.com/tmaxmax/go-sse"
 
+	"github.com/polaris/reportd/internal/jwttest"
 	"github.com/polaris/reportd/report"
 	"github.com/polaris/reportd/worker"
 )
@@ -283,4 +284,43 @@ func TestStreamsOutliveServerTimeouts(t *testing.T) {
 		}
 	}
 	t.Fatalf("the cancelled state never arrived: %v", lines.Err())
+}
+
+// A stream lives no longer than the access token that opened it: at its
+// expiry the server ends the stream, and the client reconnects with a fresh
+// token. A secret key does not expire, and its stream goes on.
+func TestStreamsEndWhenTheirTokenExpires(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	id, token := a.user()
+	jobID := a.create(token, map[string]any{"prompt": "p", "model": "demo"})
+	for _, path := range []string{"/v1/events", "/v1/jobs/" + jobID + "/events"} {
+		c := a.stream(path, jwttest.UserToken(t, testSecret, id, jwttest.WithTTL(1500*time.Millisecond)))
+		events := 0
+		deadline := time.After(10 * time.Second)
+	drain:
+		for {
+			select {
+			case _, open := <-c.C:
+				if !open {
+					break drain
+				}
+				events++
+			case <-deadline:
+				t.Fatalf("%s outlived its token", path)
+			}
+		}
+		if events == 0 {
+			t.Fatalf("%s sent nothing before it ended", path)
+		}
+	}
+	svc := a.stream("/v1/events", a.service(), "X-User-Id", id)
+	if _, open := <-svc.C; !open {
+		t.Fatal("a service key's stream ended at once")
+	}
+	select {
+	case _, open := <-svc.C:
+		t.Fatalf("a service key's stream went on with nothing to say: open %v", open)
+	case <-time.After(2 * time.Second): // longer than the users' tokens lived
+	}
 }

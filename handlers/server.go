@@ -44,6 +44,8 @@ type Deps struct {
 	// Deliveries shows a finished job's webhook deliveries (report.Outbox
 	// implements it); nil leaves them out.
 	Deliveries Deliveries
+	// Page configures the monitor page at / (page.go).
+	Page Page
 	// Requests hears of every request (metrics); nil: nobody.
 	Requests RequestObserver
 }
@@ -82,6 +84,7 @@ type handler struct {
 	// questionnaireModel: see Deps.QuestionnaireModel.
 	questionnaireModel string
 	deliveries         Deliveries
+	page               *page
 }
 
 // New builds the Echo instance with every route.
@@ -131,6 +134,11 @@ func newHandler(d Deps) *handler {
 	if h.maxBody <= 0 {
 		h.maxBody = 1 << 20
 	}
+	pg, err := newPage(d.Page, h.log)
+	if err != nil {
+		panic("the embedded monitor page does not load: " + err.Error()) // a build defect, not a runtime state
+	}
+	h.page = pg
 	return h
 }
 
@@ -140,6 +148,8 @@ func routes(e *echo.Echo, h *handler, d Deps) {
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
 	e.GET("/openapi.json", openAPIDocument)
+	e.GET("/", h.servePage)
+	e.GET("/app/*", h.serveAsset)
 
 	auth := []echo.MiddlewareFunc{authenticate(d.Verifier), rateLimit(d.RateLimit, h.now), noStore}
 	for _, path := range []string{"/api/reportJobsDb", "/api/reportJobs"} {
@@ -160,6 +170,11 @@ func routes(e *echo.Echo, h *handler, d Deps) {
 	v1.GET("/events", h.events, auth...)
 	v1.GET("/stats", h.stats, auth...)
 	v1.GET("/stats/active", h.activeJobs, auth...)
+	v1.GET("/jobs/:job_id/result", h.result, auth...)
+	v1.GET("/config", h.publicSettings)
+	if d.Page.DevSignIn != nil && d.Page.SupabaseURL == "" {
+		v1.POST("/dev/token", h.devToken)
+	}
 
 	operator := append(append([]echo.MiddlewareFunc{}, auth...), requireService)
 	v1.GET("/admin/stats", h.operatorStats, operator...)

@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -107,25 +109,57 @@ const (
 
 // waiter decides when a stream looks at the store again: when this process
 // announces a change, when the poll interval passes (changes elsewhere), or
-// when a heartbeat is due.
+// when a heartbeat is due. It ends the stream when the access token that
+// opened it expires: a stream lives no longer than its credentials, and the
+// client reconnects (with Last-Event-ID) using its refreshed token.
 type waiter struct {
-	ctx  context.Context
-	stop <-chan struct{}
-	sub  report.Subscription
-	poll *time.Ticker
-	beat *time.Ticker
+	ctx    context.Context
+	stop   <-chan struct{}
+	sub    report.Subscription
+	poll   *time.Ticker
+	beat   *time.Ticker
+	expiry *time.Timer // nil: credentials that do not expire (a secret key)
 }
 
-func (h *handler) waiter(ctx context.Context, sub report.Subscription) *waiter {
-	return &waiter{ctx: ctx, stop: h.stop, sub: sub,
+func (h *handler) waiter(ctx context.Context, caller report.Caller, sub report.Subscription) *waiter {
+	w := &waiter{ctx: ctx, stop: h.stop, sub: sub,
 		poll: time.NewTicker(h.streams.Poll), beat: time.NewTicker(h.streams.Heartbeat)}
+	if exp, ok := tokenExpiry(caller.Token); ok {
+		w.expiry = time.NewTimer(time.Until(exp))
+	}
+	return w
+}
+
+// tokenExpiry reads the exp claim of a JWT the verifier already accepted.
+func tokenExpiry(token string) (time.Time, bool) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return time.Time{}, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}, false
+	}
+	var claims struct {
+		Exp *float64 `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil || claims.Exp == nil {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(*claims.Exp), 0), true
 }
 
 func (w *waiter) next() int {
+	var expired <-chan time.Time
+	if w.expiry != nil {
+		expired = w.expiry.C
+	}
 	select {
 	case <-w.ctx.Done():
 		return streamDone
 	case <-w.stop:
+		return streamDone
+	case <-expired:
 		return streamDone
 	case <-w.sub.Changed():
 		return streamCheck
@@ -139,5 +173,8 @@ func (w *waiter) next() int {
 func (w *waiter) close() {
 	w.poll.Stop()
 	w.beat.Stop()
+	if w.expiry != nil {
+		w.expiry.Stop()
+	}
 	w.sub.Close()
 }

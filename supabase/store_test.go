@@ -17,21 +17,7 @@ import (
 // project is the local Supabase stand-in shared by this package's tests.
 var project *stack.Stack
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	s, err := stack.Start(ctx, stack.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "supabase tests:", err)
-		os.Exit(1)
-	}
-	project = s
-	code := m.Run()
-	if err := s.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(stack.Main(m, &project)) }
 
 func newStore(t *testing.T) *supabase.Store {
 	t.Helper()

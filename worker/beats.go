@@ -11,8 +11,10 @@ import (
 )
 
 // beats renews one attempt's lease and writes its progress: at most once per
-// ProgressInterval while output arrives, else once per HeartbeatInterval. A
-// refused write ends the job, with the reason as its context's cause.
+// ProgressInterval while output arrives, else once per HeartbeatInterval. The
+// next beat is timed from the end of the previous one, so writes start at
+// least ProgressInterval apart even when one is slow. A refused write ends
+// the job, with the reason as its context's cause.
 //
 // A timer drives the beats rather than a goroutine of the attempt's own: with
 // a thousand streams in flight, a parked goroutine per job would hold a

@@ -38,7 +38,9 @@ type spy struct {
 func newSpy(q report.Queue) *spy { return &spy{Queue: q, events: make(chan event, 10_000)} }
 
 func (s *spy) add(e event) {
-	e.at = time.Now()
+	if e.at.IsZero() {
+		e.at = time.Now()
+	}
 	s.mu.Lock()
 	s.log = append(s.log, e)
 	s.mu.Unlock()
@@ -46,8 +48,9 @@ func (s *spy) add(e event) {
 }
 
 func (s *spy) Heartbeat(ctx context.Context, l report.Lease, p report.Progress) error {
+	started := time.Now() // when the write was made, not when it returned
 	err := s.Queue.Heartbeat(ctx, l, p)
-	s.add(event{op: "heartbeat", jobID: l.JobID, err: err, prog: p})
+	s.add(event{op: "heartbeat", jobID: l.JobID, err: err, prog: p, at: started})
 	return err
 }
 

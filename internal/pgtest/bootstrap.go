@@ -45,6 +45,13 @@ func applyFile(ctx context.Context, conn *pgx.Conn, fsys fs.FS, name string) err
 	}
 	// Without arguments pgx uses the simple protocol, which runs a file of many statements.
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		// Roles are shared by every database of the server, and migrations
+		// alter them (ALTER ROLE ... SET): sibling databases migrating at the
+		// same time would fail with "tuple concurrently updated". A lock on a
+		// shared catalog is server-wide, so files apply one at a time.
+		if _, err := tx.Exec(ctx, "lock table pg_catalog.pg_authid in share row exclusive mode"); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, string(sql))
 		return err
 	})
