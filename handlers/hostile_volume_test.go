@@ -138,6 +138,13 @@ func TestTenThousandHostileRequests(t *testing.T) {
 		}
 		req.Header = q.header
 		resp, err := client.Do(req)
+		if err != nil && unparseable(q.path) {
+			// net/http answers 400 to a request target it cannot parse and
+			// closes the connection without reading the body: a client still
+			// writing it may see the reset instead of the answer.
+			beforeRouting++
+			continue
+		}
 		if err != nil {
 			t.Fatalf("request %d (%s %.80s): %v", i, q.method, q.path, err)
 		}
@@ -181,6 +188,13 @@ func TestTenThousandHostileRequests(t *testing.T) {
 func refusedByServer(resp *http.Response, body []byte) bool {
 	return resp.StatusCode == http.StatusBadRequest && resp.Header.Get("X-Request-Id") == "" &&
 		strings.HasPrefix(string(body), "400 Bad Request")
+}
+
+// unparseable reports whether net/http refuses the request target before
+// any handler runs.
+func unparseable(target string) bool {
+	_, err := url.ParseRequestURI(target)
+	return err != nil
 }
 
 // clearError reports whether an error answer is the one JSON error shape.

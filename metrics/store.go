@@ -53,18 +53,21 @@ func (s *Store) observe(op string, start time.Time, err *error) {
 	}
 }
 
-// errorKind names the domain kind of a store error, for the label.
+// errorKinds name the domain kinds of store errors, for the label; the
+// first that matches wins.
+var errorKinds = []struct {
+	err  error
+	name string
+}{
+	{report.ErrUnavailable, "unavailable"}, {context.DeadlineExceeded, "timeout"},
+	{report.ErrNotFound, "not_found"}, {report.ErrConflict, "conflict"}, {report.ErrInvalid, "invalid"},
+	{report.ErrForbidden, "forbidden"}, {report.ErrUnauthenticated, "unauthenticated"},
+	{report.ErrLeaseLost, "lease_lost"}, {report.ErrCancelled, "cancelled"}, {context.Canceled, "canceled"},
+}
+
+// errorKind names the domain kind of a store error.
 func errorKind(err error) string {
-	kinds := []struct {
-		err  error
-		name string
-	}{
-		{report.ErrUnavailable, "unavailable"}, {context.DeadlineExceeded, "timeout"},
-		{report.ErrNotFound, "not_found"}, {report.ErrConflict, "conflict"}, {report.ErrInvalid, "invalid"},
-		{report.ErrForbidden, "forbidden"}, {report.ErrUnauthenticated, "unauthenticated"},
-		{report.ErrLeaseLost, "lease_lost"}, {report.ErrCancelled, "cancelled"}, {context.Canceled, "canceled"},
-	}
-	for _, k := range kinds {
+	for _, k := range errorKinds {
 		if errors.Is(err, k.err) {
 			return k.name
 		}

@@ -57,7 +57,7 @@ type apiTarget struct {
 	close func()
 }
 
-func (e *Env) startAPI(ctx context.Context, kind string) (*apiTarget, error) {
+func (e *Env) startAPI(ctx context.Context, kind, gogc string) (*apiTarget, error) {
 	var p *stack.Stack
 	var token string
 	closeAll := func() {}
@@ -77,7 +77,11 @@ func (e *Env) startAPI(ctx context.Context, kind string) (*apiTarget, error) {
 			return nil, err
 		}
 	}
-	proc, err := e.startProc(ctx, apiEnv(kind, p))
+	env := apiEnv(kind, p)
+	if gogc != "" {
+		env["GOGC"] = gogc
+	}
+	proc, err := e.startProc(ctx, env)
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -155,9 +159,14 @@ func attack(target vegeta.Target, rate, connections int, d time.Duration) load {
 // its latency percentiles and the server's CPU time per request (what the
 // load generator, sharing the cores, does not cost the service), then the
 // latency at a fixed rate. P4 is the status read on the memory store.
-func APIThroughput(kind, op string, fixedRate int) Scenario {
-	return Scenario{Name: fmt.Sprintf("API %s (%s)", op, kind), Run: func(ctx context.Context, env *Env) ([]Metric, error) {
-		t, err := env.startAPI(ctx, kind)
+// gogc, when set, is the process's GOGC (to price a smaller GC target).
+func APIThroughput(kind, op string, fixedRate int, gogc string) Scenario {
+	name := fmt.Sprintf("API %s (%s)", op, kind)
+	if gogc != "" {
+		name = fmt.Sprintf("API %s (%s, GOGC=%s)", op, kind, gogc)
+	}
+	return Scenario{Name: name, Run: func(ctx context.Context, env *Env) ([]Metric, error) {
+		t, err := env.startAPI(ctx, kind, gogc)
 		if err != nil {
 			return nil, err
 		}

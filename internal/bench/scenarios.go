@@ -21,10 +21,11 @@ func EngineScenarios() []Scenario {
 // reliability tests (R1-R4) with the figures they log.
 func ExtraScenarios() []Scenario {
 	return []Scenario{
-		APIThroughput("memory", "status", 1000),
-		APIThroughput("memory", "create", 1000),
-		APIThroughput("supabase", "status", 200),
-		APIThroughput("supabase", "create", 200),
+		APIThroughput("memory", "status", 1000, ""),
+		APIThroughput("memory", "create", 1000, ""),
+		APIThroughput("supabase", "status", 200, ""),
+		APIThroughput("supabase", "create", 200, ""),
+		APIThroughput("memory", "status", 1000, "25"), // what a smaller GC target costs (see P7)
 		APIOverhead("memory"),
 		APIOverhead("supabase"),
 		Capacity("memory", 1000, ""),
