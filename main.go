@@ -181,24 +181,29 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		log.Warn("memory mode keeps jobs inside one process: run MODE=all, or configure SUPABASE_URL to split API and worker")
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	if err := serveObservability(gctx, g, cfg, m, store, log); err != nil {
-		return err
-	}
 	hub := live.New()
 	var notifier report.Notifier
+	var w *worker.Worker
+	ready := map[string]func(context.Context) error{}
 	if cfg.Mode != config.ModeAPI {
+		wc := workerConfig(cfg, models)
+		wc.Observer = hub // live streams in this process hear of the worker's writes at once
+		wc.Recorder = m
+		w = worker.New(wc, store, models, log)
+		m.CountRunning(w.Running)
+		notifier = w
+		ready["worker"] = w.Healthy // repeated claim failures: no job of any user starts
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	if err := serveObservability(gctx, g, cfg, m, store, ready, log); err != nil {
+		return err
+	}
+	if w != nil {
 		d, err := dispatcher(cfg, store, log)
 		if err != nil {
 			return err
 		}
 		g.Go(func() error { return d.Run(gctx) })
-		wc := workerConfig(cfg, models)
-		wc.Observer = hub // live streams in this process hear of the worker's writes at once
-		wc.Recorder = m
-		w := worker.New(wc, store, models, log)
-		m.CountRunning(w.Running)
-		notifier = w
 		g.Go(func() error { return w.Run(gctx) })
 		g.Go(func() error {
 			worker.Janitor{Queue: store, Interval: cfg.Worker.CleanupInterval, Log: log}.Run(gctx)
@@ -212,6 +217,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		}
 		stop := make(chan struct{})
 		deps := apiDeps(cfg, store, models, notifier, hub, v, stop, log)
+		for name, check := range ready {
+			deps.Ready[name] = check
+		}
 		deps.Requests = m
 		deps.Page = pageSettings(cfg, secret)
 		api := handlers.New(deps)
@@ -233,8 +241,9 @@ func apiDeps(cfg config.Config, store storage, models report.Models, notifier re
 		RateLimit:          handlers.RateLimit{PerSecond: sc.RateLimit.PerSecond, Burst: sc.RateLimit.Burst},
 		Streams:            handlers.Streams{Poll: sc.Streams.PollInterval, Heartbeat: sc.Streams.HeartbeatInterval},
 	}
+	d.Ready = map[string]func(context.Context) error{}
 	if cfg.Supabase.JWKSURL != "" {
-		d.Ready = map[string]func(context.Context) error{"jwks": v.Ready}
+		d.Ready["jwks"] = v.Ready
 	}
 	return d
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,7 +22,7 @@ import (
 // gauges are sampled only where the store has service authority (always in
 // memory mode; with SUPABASE_SERVICE_ROLE_KEY on Supabase).
 func serveObservability(ctx context.Context, g *errgroup.Group, cfg config.Config, m *metrics.Metrics,
-	store metrics.Backend, log *slog.Logger) error {
+	store metrics.Backend, ready map[string]func(context.Context) error, log *slog.Logger) error {
 	o := cfg.Observability
 	if o.MetricsAddr != "" {
 		l, err := net.Listen("tcp", o.MetricsAddr)
@@ -30,6 +31,9 @@ func serveObservability(ctx context.Context, g *errgroup.Group, cfg config.Confi
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler(o.MetricsToken.Reveal(), log))
+		// A worker-only process (MODE=worker) has no API listener: its
+		// health is answered here.
+		mux.Handle("GET /readyz", readiness(store, ready, log))
 		g.Go(func() error { return serveAux(ctx, l, mux, 30*time.Second, log, "metrics") })
 	}
 	if o.PprofAddr != "" {
@@ -78,4 +82,33 @@ func serveAux(ctx context.Context, l net.Listener, h http.Handler, writeTimeout 
 		return fmt.Errorf("%s listener shutdown: %w", what, err)
 	}
 	return nil
+}
+
+// readiness answers like the API's /readyz: 200 when the store answers and
+// every check passes (the worker's: its claims work), else 503 naming what
+// failed.
+func readiness(store metrics.Backend, checks map[string]func(context.Context) error, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		status, code := map[string]string{"store": "ok"}, http.StatusOK
+		if err := store.Ping(ctx); err != nil {
+			log.WarnContext(ctx, "readiness: store unreachable", "err", err)
+			status["store"], code = "unreachable", http.StatusServiceUnavailable
+		}
+		for name, check := range checks {
+			status[name] = "ok"
+			if err := check(ctx); err != nil {
+				log.WarnContext(ctx, "readiness check failed", "check", name, "err", err)
+				status[name], code = "failing", http.StatusServiceUnavailable
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		state := "ok"
+		if code != http.StatusOK {
+			state = "unavailable"
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": state, "checks": status})
+	})
 }

@@ -261,7 +261,7 @@ func TestSIGTERMFinishesOrReleases(t *testing.T) {
 	if j, _ := s.Get(context.Background(), c, short.JobID); j.Status != report.StatusSucceeded {
 		t.Fatalf("the short job is %s, want succeeded within the grace period", j.Status)
 	}
-	if j, _ := s.Get(context.Background(), c, long.JobID); j.Status != report.StatusQueued || j.Attempts != 0 || j.LeaseToken != "" {
+	if j, _ := s.Get(context.Background(), c, long.JobID); j.Status != report.StatusQueued || j.Attempts != 0 || j.LeaseExpiresAt != nil {
 		t.Fatalf("the long job is %s with %d attempts, want released", j.Status, j.Attempts)
 	}
 	if !strings.Contains(proc.output(), "job released for another worker") {

@@ -20,8 +20,9 @@ import (
 
 // supabaseJS sends one Data API request the way supabase-js does: apikey
 // and the session's bearer token, its client header, the schema profile
-// header, and JSON for writes.
-func supabaseJS(t *testing.T, p *stack.Stack, token, method, pathAndQuery string, body any, prefer string) (int, []byte) {
+// header, and JSON for writes; accept, when given, is the Accept header
+// (.single() asks for application/vnd.pgrst.object+json).
+func supabaseJS(t *testing.T, p *stack.Stack, token, method, pathAndQuery string, body any, prefer string, accept ...string) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -43,6 +44,9 @@ func supabaseJS(t *testing.T, p *stack.Stack, token, method, pathAndQuery string
 	}
 	if prefer != "" {
 		req.Header.Set("Prefer", prefer)
+	}
+	if len(accept) > 0 {
+		req.Header.Set("Accept", accept[0])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

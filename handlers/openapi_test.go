@@ -236,7 +236,8 @@ func finishedJob(t *testing.T, a *api, token string) string {
 	t.Helper()
 	drainQueue(t, a)
 	id := a.create(token, map[string]any{"prompt": "p", "model": "demo"})
-	jobs, err := a.backend.queue.Claim(t.Context(), report.ClaimRequest{Worker: "t", Limit: 10, Lease: time.Minute})
+	claimed, err := a.backend.queue.Claim(t.Context(), report.ClaimRequest{Worker: "t", Limit: 10, Lease: time.Minute})
+	jobs := claimed.Jobs
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,8 @@ func finishedJob(t *testing.T, a *api, token string) string {
 
 func drainQueue(t *testing.T, a *api) {
 	t.Helper()
-	jobs, _ := a.backend.queue.Claim(t.Context(), report.ClaimRequest{Worker: "t", Limit: 100, Lease: time.Minute})
+	claimed, _ := a.backend.queue.Claim(t.Context(), report.ClaimRequest{Worker: "t", Limit: 100, Lease: time.Minute})
+	jobs := claimed.Jobs
 	for _, j := range jobs {
 		_ = a.backend.queue.Complete(t.Context(), report.LeaseOf(j), report.Completion{Result: "drained"})
 	}

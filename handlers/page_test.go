@@ -248,7 +248,8 @@ func TestJSONResultIsACodeBlock(t *testing.T) {
 // complete finishes the one queued job with a result and metadata.
 func complete(t *testing.T, a *api, result, meta string) {
 	t.Helper()
-	jobs, err := a.backend.queue.Claim(t.Context(), report.ClaimRequest{Worker: "t", Limit: 1, Lease: time.Minute})
+	claimed, err := a.backend.queue.Claim(t.Context(), report.ClaimRequest{Worker: "t", Limit: 1, Lease: time.Minute})
+	jobs := claimed.Jobs
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("claim: %v %d", err, len(jobs))
 	}

@@ -201,7 +201,7 @@ func (h *handler) readyz(c echo.Context) error {
 		checks[name] = "ok"
 		if err := check(ctx); err != nil {
 			h.log.WarnContext(ctx, "readiness check failed", "check", name, "err", err)
-			checks[name], ready = "unreachable", false
+			checks[name], ready = "failing", false
 		}
 	}
 	if !ready {

@@ -372,7 +372,7 @@ func TestReadiness(t *testing.T) {
 		d.Ready = map[string]func(ctx context.Context) error{"jwks": func(context.Context) error { return errors.New("down") }}
 	})
 	r := down.do("GET", "/readyz", "", nil)
-	if r.status != 503 || !strings.Contains(string(r.body), `"jwks":"unreachable"`) || r.header.Get("Retry-After") == "" {
+	if r.status != 503 || !strings.Contains(string(r.body), `"jwks":"failing"`) || r.header.Get("Retry-After") == "" {
 		t.Fatalf("not ready: %s", r)
 	}
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
@@ -38,7 +37,30 @@ type jobView struct {
 	StartedAt      *time.Time      `json:"started_at"`
 	CompletedAt    *time.Time      `json:"completed_at"`
 	ExpiresAt      *time.Time      `json:"expires_at"`
+	AttemptHistory []attemptView   `json:"attempt_history,omitempty"`
 	Deliveries     []deliveryView  `json:"deliveries,omitempty"`
+}
+
+// attemptView is one attempt at a job (GET /v1/jobs/{job_id} only).
+type attemptView struct {
+	Attempt   int             `json:"attempt"`
+	StartedAt time.Time       `json:"started_at"`
+	EndedAt   *time.Time      `json:"ended_at"`
+	Outcome   *string         `json:"outcome"`
+	Error     *string         `json:"error"`
+	Details   json.RawMessage `json:"details"`
+}
+
+func attemptViews(as []report.AttemptRecord) []attemptView {
+	out := make([]attemptView, len(as))
+	for i, a := range as {
+		out[i] = attemptView{Attempt: a.Number, StartedAt: a.StartedAt, EndedAt: a.EndedAt,
+			Outcome: optional(a.Outcome), Error: optional(a.Error), Details: a.Details}
+		if len(out[i].Details) == 0 {
+			out[i].Details = json.RawMessage(`{}`)
+		}
+	}
+	return out
 }
 
 // deliveryView is a webhook delivery as the REST API shows it.
@@ -73,9 +95,9 @@ func viewOf(j report.Job) jobView {
 		Temperature: j.Temperature, MaxTokens: j.MaxTokens, SummaryID: optional(j.SummaryID),
 		Result: j.Result, Error: j.Error, Percent: j.Percent, ETASeconds: j.ETASeconds,
 		Attempts: j.Attempts, MaxAttempts: j.MaxAttempts, IdempotencyKey: optional(j.IdempotencyKey),
-		Metadata: publicMetadata(j.Metadata), Version: j.Version,
+		Metadata: metadataOrEmpty(j.Metadata), Version: j.Version,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt,
-		CompletedAt: j.CompletedAt, ExpiresAt: j.ExpiresAt,
+		CompletedAt: j.CompletedAt, ExpiresAt: j.ExpiresAt, AttemptHistory: attemptViews(j.History),
 	}
 }
 
@@ -86,30 +108,11 @@ func optional(s string) *string {
 	return &s
 }
 
-// publicMetadata drops the worker ids the queue records in
-// metadata.attempt_history (they name hosts and processes).
-func publicMetadata(raw json.RawMessage) json.RawMessage {
+func metadataOrEmpty(raw json.RawMessage) json.RawMessage {
 	if len(raw) == 0 {
 		return json.RawMessage(`{}`)
 	}
-	if !bytes.Contains(raw, []byte(`"attempt_history"`)) {
-		return raw
-	}
-	m, err := decodeMap(raw)
-	if err != nil {
-		return raw
-	}
-	history, _ := m["attempt_history"].([]any)
-	for _, entry := range history {
-		if e, ok := entry.(map[string]any); ok {
-			delete(e, "worker")
-		}
-	}
-	out, err := json.Marshal(m)
-	if err != nil {
-		return raw
-	}
-	return out
+	return raw
 }
 
 // jobPage is one page of GET /v1/jobs.

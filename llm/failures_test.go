@@ -79,10 +79,10 @@ func TestAgentFailuresEndJobsAsSpecified(t *testing.T) {
 
 // lastAttemptError is the error of the last failed attempt in the history.
 func lastAttemptError(j report.Job) string {
-	h, _ := j.MetadataMap()["attempt_history"].([]any)
-	if len(h) == 0 {
-		return ""
+	for i := len(j.History) - 1; i >= 0; i-- {
+		if j.History[i].Error != "" {
+			return j.History[i].Error
+		}
 	}
-	e, _ := h[len(h)-1].(map[string]any)["error"].(string)
-	return e
+	return ""
 }

@@ -1,6 +1,7 @@
 package llm_test
 
 import (
+	"encoding/json"
 	"os"
 	"slices"
 	"testing"
@@ -58,10 +59,12 @@ func TestRateLimitHoldsOverManyJobs(t *testing.T) {
 
 // rateLimited counts the attempts the job got back for a rate limit.
 func rateLimited(j report.Job) int {
-	h, _ := j.MetadataMap()["attempt_history"].([]any)
 	n := 0
-	for _, e := range h {
-		if m, _ := e.(map[string]any); m["rate_limited"] == true {
+	for _, a := range j.History {
+		var d struct {
+			RateLimited bool `json:"rate_limited"`
+		}
+		if json.Unmarshal(a.Details, &d) == nil && d.RateLimited {
 			n++
 		}
 	}

@@ -81,7 +81,7 @@ func interruptedMessage(attempts int) string {
 }
 
 // RecordDelivery implements report.Outbox, mirroring record_report_job_delivery().
-func (s *Store) RecordDelivery(_ context.Context, l report.Lease, o report.DeliveryOutcome) error {
+func (s *Store) RecordDelivery(_ context.Context, l report.DeliveryLease, o report.DeliveryOutcome) error {
 	switch o.Status {
 	case report.DeliveryDelivered, report.DeliveryPending, report.DeliveryFailed, report.DeliverySkipped:
 	default:

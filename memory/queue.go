@@ -7,8 +7,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/polaris/reportd/report"
 )
 
@@ -16,8 +14,9 @@ import (
 // oldest claimable jobs.
 const claimWindow = 500
 
-// Claim implements report.Queue, mirroring claim_report_jobs().
-func (s *Store) Claim(_ context.Context, r report.ClaimRequest) ([]report.Job, error) {
+// Claim implements report.Queue, mirroring claim_report_jobs(). Memory
+// holds no row the claim could fail on, so nothing is ever refused.
+func (s *Store) Claim(_ context.Context, r report.ClaimRequest) (report.Claimed, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock()
@@ -38,17 +37,16 @@ func (s *Store) Claim(_ context.Context, r report.ClaimRequest) ([]report.Job, e
 		claimable = claimable[:claimWindow]
 	}
 	rank := map[string]int{}
-	var out []report.Job
+	var out report.Claimed
 	for _, j := range claimable {
-		if len(out) >= r.Limit {
+		if len(out.Jobs) >= r.Limit {
 			break
 		}
 		rank[j.UserID]++
 		if r.PerUserLimit > 0 && rank[j.UserID]+busy[j.UserID] > r.PerUserLimit {
 			continue
 		}
-		s.claim(j, r, now)
-		out = append(out, *j)
+		out.Jobs = append(out.Jobs, s.claim(j, r, now))
 	}
 	return out, nil
 }
@@ -78,8 +76,10 @@ func (s *Store) failExhausted(now time.Time) {
 			continue
 		}
 		msg := fmt.Sprintf("The job was interrupted %d times (its worker stopped responding)", j.Attempts)
+		s.endAttempt(j, j.LeaseEpoch, now, func(a *attempt) {
+			a.Outcome, a.Error = report.HistoryLeaseExpired, report.HistoryLeaseExpired
+		})
 		s.update(j, func(n *report.Job) {
-			n.Metadata = history(n.Metadata, n.Attempts, n.LockedBy, report.HistoryLeaseExpired, nil, now)
 			n.Status = report.StatusFailed
 			n.Error = &msg
 			n.ETASeconds = nil
@@ -88,30 +88,77 @@ func (s *Store) failExhausted(now time.Time) {
 	}
 }
 
-func (s *Store) claim(j *report.Job, r report.ClaimRequest, now time.Time) {
+// claim leases j (mirroring report_job_lease()) and returns it as Claim
+// reports it.
+func (s *Store) claim(j *report.Job, r report.ClaimRequest, now time.Time) report.Job {
+	rescued := j.Status == report.StatusRunning
+	if rescued {
+		s.endAttempt(j, j.LeaseEpoch, now, func(a *attempt) {
+			a.Outcome, a.Error = report.HistoryLeaseExpired, report.HistoryLeaseExpired
+		})
+	}
 	s.update(j, func(n *report.Job) {
-		if n.Status == report.StatusRunning {
-			n.Metadata = history(n.Metadata, n.Attempts, n.LockedBy, report.HistoryLeaseExpired, nil, now)
-		}
 		expires := now.Add(r.Lease)
 		n.Status = report.StatusRunning
 		n.Attempts++
-		n.LeaseToken = uuid.NewString()
+		n.LeaseEpoch++
 		n.LeaseExpiresAt = &expires
-		n.LockedBy = r.Worker
 		n.Result = nil
 		n.Percent = 0
 		n.ETASeconds = nil
 	})
+	s.attempts[j.ID] = append(s.attempts[j.ID], &attempt{
+		AttemptRecord: report.AttemptRecord{Number: j.Attempts, StartedAt: now},
+		epoch:         j.LeaseEpoch, worker: r.Worker, charged: true,
+	})
+	out := *j
+	out.Rescued = rescued
+	for _, a := range s.attempts[j.ID] {
+		if !a.charged {
+			out.FreeRetries++
+		}
+	}
+	return out
 }
 
-// fenced returns the job when lease still holds it, else why not.
+// attempt is one row of report_job_attempts.
+type attempt struct {
+	report.AttemptRecord
+	epoch   int64
+	worker  string // never shown to the job's owner
+	charged bool
+}
+
+// endAttempt closes the attempt of the given epoch, if it is still open,
+// after end fills in how it ended.
+func (s *Store) endAttempt(j *report.Job, epoch int64, now time.Time, end func(*attempt)) {
+	for _, a := range s.attempts[j.ID] {
+		if a.epoch == epoch && a.EndedAt == nil {
+			ended := now
+			a.EndedAt = &ended
+			end(a)
+		}
+	}
+}
+
+// history is the job's attempts as its owner sees them (callers hold s.mu).
+func (s *Store) history(j *report.Job) []report.AttemptRecord {
+	out := make([]report.AttemptRecord, 0, len(s.attempts[j.ID]))
+	for _, a := range s.attempts[j.ID] {
+		out = append(out, a.AttemptRecord)
+	}
+	return out
+}
+
+// fenced returns the job when lease still holds it, else why not: a
+// cancelled job's attempt is closed then, as report_job_fence_miss() does.
 func (s *Store) fenced(l report.Lease) (*report.Job, error) {
 	j, ok := s.jobs[l.ID]
 	switch {
-	case ok && j.LeaseToken == l.Token && j.Status == report.StatusRunning:
+	case ok && j.LeaseEpoch == l.Epoch && j.Status == report.StatusRunning:
 		return j, nil
-	case ok && j.LeaseToken == l.Token && j.Status == report.StatusCancelled:
+	case ok && j.LeaseEpoch == l.Epoch && j.Status == report.StatusCancelled:
+		s.endAttempt(j, l.Epoch, s.clock(), func(a *attempt) { a.Outcome = report.AttemptCancelled })
 		return nil, report.ErrCancelled
 	}
 	return nil, report.ErrLeaseLost
@@ -150,6 +197,8 @@ func (s *Store) Complete(_ context.Context, l report.Lease, c report.Completion)
 	if err != nil {
 		return err
 	}
+	now := s.clock()
+	s.endAttempt(j, l.Epoch, now, func(a *attempt) { a.Outcome, a.Details = report.AttemptSucceeded, object(c.Attempt) })
 	s.update(j, func(n *report.Job) {
 		text, zero := c.Result, 0
 		n.Status = report.StatusSucceeded
@@ -174,7 +223,6 @@ func (s *Store) Fail(_ context.Context, l report.Lease, f report.Failure) (repor
 	now := s.clock()
 	s.update(j, func(n *report.Job) {
 		requeue := f.Retryable && (n.Attempts < n.MaxAttempts || !f.ChargeAttempt)
-		n.Metadata = history(merge(n.Metadata, f.Metadata), n.Attempts, n.LockedBy, f.Message, f.Attempt, now)
 		n.Status, n.Percent = report.StatusFailed, 100
 		if requeue {
 			n.Status, n.Percent = report.StatusQueued, 0
@@ -188,6 +236,13 @@ func (s *Store) Fail(_ context.Context, l report.Lease, f report.Failure) (repor
 		n.ETASeconds = nil
 		n.Result = nil
 		n.LeaseExpiresAt = nil
+	})
+	s.endAttempt(j, l.Epoch, now, func(a *attempt) {
+		a.Outcome = report.AttemptFailed
+		if j.Status == report.StatusQueued {
+			a.Outcome = report.AttemptRetried
+		}
+		a.Error, a.charged, a.Details = f.Message, f.ChargeAttempt, object(f.Attempt)
 	})
 	return j.Status, nil
 }
@@ -205,9 +260,10 @@ func (s *Store) Release(_ context.Context, l report.Lease) error {
 		n.Status = report.StatusQueued
 		n.Attempts = max(n.Attempts-1, 0)
 		n.RunAfter = now
-		n.LeaseToken, n.LeaseExpiresAt, n.LockedBy = "", nil, ""
+		n.LeaseExpiresAt = nil
 		n.Percent, n.ETASeconds, n.Result = 0, nil, nil
 	})
+	s.endAttempt(j, l.Epoch, now, func(a *attempt) { a.Outcome, a.charged = report.AttemptReleased, false })
 	return nil
 }
 
@@ -216,7 +272,7 @@ func (s *Store) KeepPartial(_ context.Context, l report.Lease, text string) erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j, ok := s.jobs[l.ID]
-	if !ok || j.LeaseToken != l.Token || j.Status != report.StatusCancelled ||
+	if !ok || j.LeaseEpoch != l.Epoch || j.Status != report.StatusCancelled ||
 		(j.Result != nil && len(*j.Result) > len(text)) {
 		return report.ErrLeaseLost
 	}
@@ -259,24 +315,10 @@ func merge(base, extra json.RawMessage) json.RawMessage {
 	return out
 }
 
-// history mirrors report_job_history(): one more entry in attempt_history.
-func history(meta json.RawMessage, attempt int, worker, msg string, extra json.RawMessage, now time.Time) json.RawMessage {
-	m := map[string]json.RawMessage{}
-	_ = json.Unmarshal(meta, &m)
-	var list []json.RawMessage
-	_ = json.Unmarshal(m["attempt_history"], &list)
-	entry := map[string]any{"attempt": attempt, "worker": worker, "error": msg, "ended_at": now}
-	if len(extra) > 0 {
-		var more map[string]any
-		if json.Unmarshal(extra, &more) == nil {
-			for k, v := range more {
-				entry[k] = v
-			}
-		}
+// object is a JSON object to record, '{}' when raw holds none.
+func object(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || raw[0] != '{' {
+		return json.RawMessage(`{}`)
 	}
-	b, _ := json.Marshal(entry)
-	list = append(list, b)
-	m["attempt_history"], _ = json.Marshal(list)
-	out, _ := json.Marshal(m)
-	return out
+	return raw
 }

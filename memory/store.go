@@ -26,6 +26,8 @@ type Store struct {
 	byJob map[string]string      // public job id -> row id
 	idem  map[idemKey]string     // (user, idempotency key) -> row id
 
+	attempts map[string][]*attempt // by row id, oldest first (report_job_attempts)
+
 	deliveries map[string]*report.Delivery // webhook outbox, by delivery id
 }
 
@@ -41,6 +43,8 @@ func New(now func() time.Time) *Store {
 		jobs:  map[string]*report.Job{},
 		byJob: map[string]string{},
 		idem:  map[idemKey]string{},
+
+		attempts: map[string][]*attempt{},
 
 		deliveries: map[string]*report.Delivery{},
 	}
@@ -139,6 +143,7 @@ func (s *Store) Get(_ context.Context, c report.Caller, jobID string) (report.Jo
 		return report.Job{}, err
 	}
 	out := *j
+	out.History = s.history(j)
 	if out.Status == report.StatusQueued && out.ETASeconds == nil {
 		eta := s.queueEstimate(j)
 		out.ETASeconds = &eta
@@ -242,6 +247,7 @@ func (s *Store) remove(j *report.Job) {
 	if j.IdempotencyKey != "" {
 		delete(s.idem, idemKey{j.UserID, j.IdempotencyKey})
 	}
+	delete(s.attempts, j.ID)
 	s.removeDeliveries(j.ID)
 }
 

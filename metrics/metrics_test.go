@@ -86,11 +86,11 @@ func TestStoreDecoratorCountsTheJobLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	claimed, err := s.Claim(ctx, report.ClaimRequest{Worker: "w", Limit: 10, Lease: time.Minute})
-	if err != nil || len(claimed) != 3 {
-		t.Fatalf("claimed %d (%v)", len(claimed), err)
+	if err != nil || len(claimed.Jobs) != 3 {
+		t.Fatalf("claimed %d (%v)", len(claimed.Jobs), err)
 	}
 	byID := map[string]report.Job{}
-	for _, j := range claimed {
+	for _, j := range claimed.Jobs {
 		byID[j.JobID] = j
 	}
 	if err := s.Complete(ctx, report.LeaseOf(byID[ok.JobID]), report.Completion{Result: "r"}); err != nil {
@@ -146,11 +146,11 @@ func TestRescueIsCounted(t *testing.T) {
 	if _, _, err := s.Create(ctx, u, in); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Claim(ctx, report.ClaimRequest{Worker: "a", Limit: 1, Lease: time.Second}); len(got) != 1 {
+	if got, _ := s.Claim(ctx, report.ClaimRequest{Worker: "a", Limit: 1, Lease: time.Second}); len(got.Jobs) != 1 {
 		t.Fatal("not claimed")
 	}
 	now = now.Add(time.Minute) // worker a died; its lease ran out
-	if got, _ := s.Claim(ctx, report.ClaimRequest{Worker: "b", Limit: 1, Lease: time.Second}); len(got) != 1 || !got[0].Rescued() {
+	if got, _ := s.Claim(ctx, report.ClaimRequest{Worker: "b", Limit: 1, Lease: time.Second}); len(got.Jobs) != 1 || !got.Jobs[0].Rescued {
 		t.Fatalf("the expired job was not rescued: %+v", got)
 	}
 	if c, r := value(t, m, "jobs", "claimed"), value(t, m, "jobs", "rescued"); c != 2 || r != 1 {

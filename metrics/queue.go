@@ -8,18 +8,18 @@ import (
 )
 
 // Claim implements report.Queue.
-func (s *Store) Claim(ctx context.Context, r report.ClaimRequest) (jobs []report.Job, err error) {
+func (s *Store) Claim(ctx context.Context, r report.ClaimRequest) (c report.Claimed, err error) {
 	defer s.observe("claim", time.Now(), &err)
-	jobs, err = s.next.Claim(ctx, r)
+	c, err = s.next.Claim(ctx, r)
 	rescued := 0
-	for _, j := range jobs {
-		if j.Rescued() {
+	for _, j := range c.Jobs {
+		if j.Rescued {
 			rescued++
 		}
 	}
-	s.m.event(eventClaimed, len(jobs))
+	s.m.event(eventClaimed, len(c.Jobs))
 	s.m.event(eventRescued, rescued)
-	return jobs, err
+	return c, err
 }
 
 // Heartbeat implements report.Queue.
@@ -83,7 +83,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, r report.DeliveryClaim) (ds
 }
 
 // RecordDelivery implements report.Outbox; it counts webhook outcomes.
-func (s *Store) RecordDelivery(ctx context.Context, l report.Lease, o report.DeliveryOutcome) (err error) {
+func (s *Store) RecordDelivery(ctx context.Context, l report.DeliveryLease, o report.DeliveryOutcome) (err error) {
 	defer s.observe("record_delivery", time.Now(), &err)
 	if err = s.next.RecordDelivery(ctx, l, o); err == nil {
 		s.m.webhooks.WithLabelValues(webhookOutcome(o.Status)).Inc()

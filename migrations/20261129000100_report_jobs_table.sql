@@ -41,33 +41,16 @@ alter table public.report_jobs
   add column if not exists request_hash     text,
   add column if not exists version          bigint not null default 0;
 
--- user_id: required for new rows and filled from the caller's token. Rows the
--- old route stored without an owner are kept; no policy matches them, so no
--- user sees them. The constraint is validated when no such row exists.
+-- user_id: filled from the caller's token. The rules on owners and value
+-- ranges (report_jobs_user_id_required, report_jobs_limits) are added by
+-- 20261204000100_legacy_rows.sql, after it has settled the rows the old
+-- route left behind: a NOT VALID check is still enforced on every UPDATE of
+-- a row that breaks it, so adding them here made this file's own UPDATEs,
+-- and later every claim, fail on such rows.
 alter table public.report_jobs alter column user_id set default auth.uid();
 
 do $$
 begin
-  if not exists (select 1 from pg_constraint
-                 where conrelid = 'public.report_jobs'::regclass and conname = 'report_jobs_user_id_required') then
-    alter table public.report_jobs
-      add constraint report_jobs_user_id_required check (user_id is not null) not valid;
-  end if;
-  if not exists (select 1 from public.report_jobs where user_id is null) then
-    alter table public.report_jobs validate constraint report_jobs_user_id_required;
-  end if;
-
-  if not exists (select 1 from pg_constraint
-                 where conrelid = 'public.report_jobs'::regclass and conname = 'report_jobs_limits') then
-    alter table public.report_jobs add constraint report_jobs_limits check (
-      max_attempts between 1 and 20
-      and attempts >= 0
-      and (temperature is null or temperature between 0 and 2)
-      and (max_tokens is null or max_tokens > 0)
-      and (metadata is null or jsonb_typeof(metadata) = 'object')
-    ) not valid;
-  end if;
-
   -- The foreign key to polaris_summaries only where that table exists.
   if to_regclass('public.polaris_summaries') is not null then
     if not exists (select 1 from pg_constraint
@@ -91,7 +74,11 @@ with ranked as (
   where idempotency_key is not null and user_id is not null
 )
 update public.report_jobs j
-   set metadata = coalesce(j.metadata, '{}'::jsonb) || jsonb_build_object('legacy_idempotency_key', ranked.idempotency_key),
+   set metadata = case jsonb_typeof(j.metadata)
+                    when 'object' then j.metadata
+                    when 'null' then '{}'::jsonb
+                    else coalesce(jsonb_build_object('legacy_metadata', j.metadata), '{}'::jsonb)
+                  end || jsonb_build_object('legacy_idempotency_key', ranked.idempotency_key),
        idempotency_key = null
   from ranked
  where ranked.id = j.id and ranked.rn > 1;
@@ -150,14 +137,14 @@ $$;
 -- Replace whatever triggers the old migration created (their names are not
 -- known here) with this one, and drop their functions once no trigger uses
 -- them (a shared updated_at function of other tables stays). Our own
--- triggers, this one and the delivery trigger of a later migration, stay.
+-- triggers, this one and those of later migrations, stay.
 do $$
 declare
   t record;
 begin
   for t in select tgname, tgfoid from pg_trigger
             where tgrelid = 'public.report_jobs'::regclass and not tgisinternal
-              and tgname not in ('report_jobs_touch', 'report_jobs_enqueue_delivery')
+              and tgname not in ('report_jobs_touch', 'report_jobs_guard', 'report_jobs_enqueue_delivery')
   loop
     execute format('drop trigger %I on public.report_jobs', t.tgname);
     if t.tgfoid <> 'public.report_jobs_touch'::regproc
@@ -216,13 +203,5 @@ grant insert (job_id, user_id, summary_id, status, model, prompt, temperature, m
 grant update (status) on public.report_jobs to authenticated;
 grant select, insert, update, delete on public.report_jobs to service_role;
 
--- Jobs the old route left behind: it ran jobs inside the request, so a row
--- still "running" minutes later, or "queued" an hour later, was lost when its
--- process died and nothing will ever finish it. Mark them failed (the old
--- manual fix) instead of leaving them active forever.
-update public.report_jobs
-   set status = 'failed',
-       error = coalesce(error, 'Interrupted: the previous job runner stopped before finishing this job')
- where lease_token is null and attempts = 0
-   and ((status = 'running' and updated_at < now() - interval '5 minutes')
-     or (status = 'queued' and created_at < now() - interval '1 hour'));
+-- Jobs the old route left behind (running or queued when it stopped) are
+-- settled by 20261204000100_legacy_rows.sql.

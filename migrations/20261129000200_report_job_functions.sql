@@ -131,6 +131,9 @@ $$;
 -- from the partial indexes on queued and running jobs; only the picked rows
 -- are locked, with SKIP LOCKED, so concurrent claimers never wait for each
 -- other.
+-- (Dropped first: a later migration gives it another return type, and these
+-- files must stay safe to apply again.)
+drop function if exists public.claim_report_jobs(text, integer, integer, integer);
 create or replace function public.claim_report_jobs(
   p_worker         text,
   p_limit          integer default 1,

@@ -1,19 +1,9 @@
--- Server-side timeouts that protect the queue: a runaway statement or a
--- transaction left open would hold locks and keep dead rows from being
--- vacuumed. PostgREST applies the impersonated role's settings to every
--- request. Where the migration role may not alter a role (some hosted
--- setups), it says so and carries on.
-do $$
-begin
-  begin
-    alter role service_role set statement_timeout = '30s';
-    alter role service_role set idle_in_transaction_session_timeout = '60s';
-  exception when insufficient_privilege then
-    raise notice 'could not set timeouts on service_role: %', sqlerrm;
-  end;
-  begin
-    alter role authenticator set idle_in_transaction_session_timeout = '60s';
-  exception when insufficient_privilege then
-    raise notice 'could not set timeouts on authenticator: %', sqlerrm;
-  end;
-end $$;
+-- Intentionally empty. An earlier version of this file set statement and
+-- idle-in-transaction timeouts on the service_role and authenticator roles.
+-- Those roles are shared by the whole Supabase project (its Edge Functions,
+-- admin scripts, other services), so every other query of theirs inherited
+-- limits it never asked for. The file stays, empty, so that projects which
+-- applied it keep a matching migration history; the queue's own limits are
+-- now set on its functions (lock_timeout, 20261204000200_engine_bookkeeping.sql).
+-- README.md, "Upgrading a project", shows how to remove the role settings the
+-- earlier version left behind.

@@ -2,7 +2,9 @@ package migrations_test
 
 import (
 	"context"
+	"io/fs"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -10,11 +12,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/polaris/reportd/internal/legacy"
 	"github.com/polaris/reportd/internal/pgtest"
 	"github.com/polaris/reportd/migrations"
 )
 
-// project is a database with Supabase's roles and auth schema.
+// project is a database with Supabase's roles and auth schema, where the
+// files of testdata named in before were applied before the migrations.
+// "legacy_schema.sql" stands for the replaced system's schema
+// (internal/legacy).
 func project(t *testing.T, before ...string) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -23,8 +29,14 @@ func project(t *testing.T, before ...string) *pgx.Conn {
 	if err := pgtest.Bootstrap(ctx, c.SuperURL()); err != nil {
 		t.Fatal(err)
 	}
-	if len(before) > 0 {
-		if err := pgtest.ApplyFiles(ctx, c.SuperURL(), os.DirFS("testdata"), before); err != nil {
+	for _, name := range before {
+		var err error
+		if name == "legacy_schema.sql" {
+			err = legacy.InstallSchema(ctx, c.SuperURL())
+		} else {
+			err = pgtest.ApplyFiles(ctx, c.SuperURL(), os.DirFS("testdata"), []string{name})
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,13 +121,21 @@ func checkSchema(t *testing.T, conn *pgx.Conn) {
 		{"authenticated", "has_column_privilege('authenticated', 'public.report_jobs', 'prompt', 'insert')", true},
 		{"authenticated", "has_column_privilege('authenticated', 'public.report_jobs', 'user_id', 'update')", false},
 	}
-	for _, col := range []string{"result", "error", "percent", "attempts", "lease_token", "metadata", "prompt"} {
+	for _, col := range []string{"result", "error", "percent", "attempts", "lease_epoch", "metadata", "prompt", "user_id", "max_attempts"} {
 		privileges = append(privileges, struct {
 			role, check string
 			want        bool
 		}{"authenticated", "has_column_privilege('authenticated', 'public.report_jobs', '" + col + "', 'update')", false})
 	}
-	for _, col := range []string{"result", "error", "percent", "attempts", "max_attempts", "lease_token", "request_hash"} {
+	// What the old browser code sends on insert is accepted (a trigger
+	// decides the worker-owned values); what a user may not set at all is not.
+	for _, col := range []string{"percent", "eta_seconds", "completed_at"} {
+		privileges = append(privileges, struct {
+			role, check string
+			want        bool
+		}{"authenticated", "has_column_privilege('authenticated', 'public.report_jobs', '" + col + "', 'insert')", true})
+	}
+	for _, col := range []string{"result", "error", "attempts", "max_attempts", "lease_epoch", "lease_expires_at", "request_hash", "run_after"} {
 		privileges = append(privileges, struct {
 			role, check string
 			want        bool
@@ -130,6 +150,32 @@ func checkSchema(t *testing.T, conn *pgx.Conn) {
 	for _, p := range privileges {
 		if got := query[bool](t, conn, "select "+p.check); got != p.want {
 			t.Errorf("%s = %v, want %v", p.check, got, p.want)
+		}
+	}
+	// Every column of a user's row is theirs to read (the old code selects
+	// '*'); the engine's bookkeeping lives elsewhere.
+	for _, col := range []string{"lease_token", "locked_by"} {
+		if n := query[int](t, conn, `select count(*) from information_schema.columns
+			where table_schema = 'public' and table_name = 'report_jobs' and column_name = $1`, col); n != 0 {
+			t.Errorf("report_jobs still has %s", col)
+		}
+	}
+	if n := query[int](t, conn, `select count(*) from information_schema.columns c
+		where c.table_schema = 'public' and c.table_name = 'report_jobs'
+		  and not has_column_privilege('authenticated', 'public.report_jobs', c.column_name, 'select')`); n != 0 {
+		t.Errorf("%d columns of report_jobs are not readable by their owner: select('*') would fail", n)
+	}
+	for check, want := range map[string]bool{
+		"has_column_privilege('authenticated', 'public.report_job_attempts', 'worker', 'select')":  false,
+		"has_column_privilege('authenticated', 'public.report_job_attempts', 'outcome', 'select')": true,
+		"has_table_privilege('authenticated', 'public.report_job_attempts', 'insert')":             false,
+		"has_table_privilege('authenticated', 'public.report_job_attempts', 'update')":             false,
+		"has_table_privilege('anon', 'public.report_job_attempts', 'select')":                      false,
+		"has_table_privilege('authenticated', 'public.report_job_quarantine', 'select')":           false,
+		"(select relrowsecurity from pg_class where oid = 'public.report_job_attempts'::regclass)": true,
+	} {
+		if got := query[bool](t, conn, "select "+check); got != want {
+			t.Errorf("%s = %v, want %v", check, got, want)
 		}
 	}
 	checkFunctions(t, conn)
@@ -148,8 +194,9 @@ func checkFunctions(t *testing.T, conn *pgx.Conn) {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	callerFacing := []string{"create_report_job", "cancel_report_job", "report_job_stats", "report_job_actor", "report_job_queue_estimate"}
-	triggers := []string{"report_jobs_touch", "report_jobs_enqueue_delivery"}
+	callerFacing := []string{"create_report_job", "cancel_report_job", "report_job_stats", "report_job_actor",
+		"report_job_queue_estimate", "get_report_job"}
+	triggers := []string{"report_jobs_touch", "report_jobs_guard", "report_jobs_enqueue_delivery"}
 	seen := 0
 	for rows.Next() {
 		var sig string
@@ -183,8 +230,8 @@ func checkFunctions(t *testing.T, conn *pgx.Conn) {
 			t.Errorf("%s is SECURITY DEFINER without being caller-facing", sig)
 		}
 	}
-	if seen < 17 {
-		t.Fatalf("found %d report job functions, want at least 17", seen)
+	if seen < 22 {
+		t.Fatalf("found %d report job functions, want at least 22", seen)
 	}
 }
 
@@ -196,7 +243,7 @@ func checkQueueTuning(t *testing.T, conn *pgx.Conn) {
 	if !slices.Contains(opts, "fillfactor=70") || !slices.Contains(opts, "autovacuum_vacuum_scale_factor=0.01") {
 		t.Fatalf("reloptions %v", opts)
 	}
-	hot := []string{"percent", "eta_seconds", "lease_expires_at", "heartbeat_at", "updated_at", "result", "version", "lease_token"}
+	hot := []string{"percent", "eta_seconds", "lease_expires_at", "heartbeat_at", "updated_at", "result", "version", "lease_epoch"}
 	defs := query[[]string](t, conn, `select array_agg(indexdef) from pg_indexes where tablename = 'report_jobs'`)
 	for _, def := range defs {
 		for _, col := range hot {
@@ -211,19 +258,22 @@ func TestLegacyProjectKeepsItsRows(t *testing.T) {
 	t.Parallel()
 	conn := project(t, "legacy_schema.sql", "legacy_rows.sql")
 	checkSchema(t, conn)
-	if n := query[int](t, conn, `select count(*) from public.report_jobs`); n != 9 {
-		t.Fatalf("%d rows after migrating, want the 9 rows of the old table", n)
+	if n := query[int](t, conn, `select count(*) from public.report_jobs`); n != 16 {
+		t.Fatalf("%d rows after migrating, want the 16 rows of the old table", n)
 	}
 	old := query[[]string](t, conn, `select array[prompt, result, percent::text, model, metadata->>'report_type', summary_id::text]
 		from public.report_jobs where job_id = 'job_1700000000000_done0001'`)
 	if !slices.Equal(old, []string{"old prompt", "old result", "100", "sonar-pro", "greeting", "33333333-3333-4333-8333-333333333333"}) {
 		t.Fatalf("old row changed: %v", old)
 	}
-	if n := query[int](t, conn, `select count(*) from public.report_jobs where user_id is null`); n != 1 {
-		t.Fatalf("the ownerless row was not kept")
+	if n := query[int](t, conn, `select count(*) from public.report_jobs where user_id is null`); n != 5 {
+		t.Fatalf("%d ownerless rows after migrating, want all 5 kept", n)
 	}
-	if query[bool](t, conn, `select convalidated from pg_constraint where conname = 'report_jobs_user_id_required'`) {
-		t.Fatal("the user_id constraint cannot be validated while an ownerless row exists")
+	// Every ownerless row is final now, so the owner rule holds for every row
+	// and is enforced for good.
+	if !query[bool](t, conn, `select bool_and(convalidated) from pg_constraint
+		where conname in ('report_jobs_user_id_required', 'report_jobs_limits')`) {
+		t.Fatal("the owner and limits constraints are not validated")
 	}
 	if _, err := conn.Exec(context.Background(), `insert into public.report_jobs (job_id, prompt) values ('job_new_no_owner', 'x')`); err == nil {
 		t.Fatal("a new row without an owner was accepted")
@@ -234,20 +284,109 @@ func TestLegacyProjectKeepsItsRows(t *testing.T) {
 		t.Fatalf("duplicate keys: %v", keys)
 	}
 	statuses := query[[]string](t, conn, `select array_agg(job_id || '=' || status order by job_id) from public.report_jobs
-		where job_id like '%stuck%' or job_id like '%lost%' or job_id like '%live%' or job_id like '%new0%'`)
+		where job_id like '%stuck%' or job_id like '%lost%' or job_id like '%live%' or job_id like '%new0%'
+		   or job_id like '%orph%' or job_id like '%odd%'`)
 	want := []string{"job_1700000000000_live0001=running", "job_1700000000000_lost0001=failed",
-		"job_1700000000000_new00001=queued", "job_1700000000000_stuck001=failed"}
+		"job_1700000000000_new00001=queued", "job_1700000000000_odd00001=succeeded", "job_1700000000000_odd00002=queued",
+		"job_1700000000000_odd00003=failed", "job_1700000000000_orph0001=failed", "job_1700000000000_orph0002=failed",
+		"job_1700000000000_orph0003=failed", "job_1700000000000_orph0004=failed", "job_1700000000000_stuck001=failed"}
 	if !slices.Equal(statuses, want) {
-		t.Fatalf("abandoned jobs: %v, want %v", statuses, want)
+		t.Fatalf("statuses after migrating: %v, want %v", statuses, want)
+	}
+	// Settled rows say why, in words a user can act on.
+	for _, id := range []string{"orph0001", "orph0002", "orph0003", "orph0004"} {
+		msg := query[string](t, conn, `select error from public.report_jobs where job_id = $1`, "job_1700000000000_"+id)
+		if !strings.Contains(msg, "no owner") || query[int](t, conn, `select percent from public.report_jobs where job_id = $1`,
+			"job_1700000000000_"+id) != 100 {
+			t.Errorf("%s settled with %q", id, msg)
+		}
+	}
+	// Out-of-range values are brought into range, and the originals kept.
+	odd := query[[]string](t, conn, `select array[temperature::text, coalesce(max_tokens::text, 'null'), coalesce(eta_seconds::text, 'null'),
+		metadata->'legacy_values'->>'temperature', metadata->'legacy_values'->>'max_tokens', metadata->'legacy_values'->>'eta_seconds',
+		metadata->>'legacy_metadata'] from public.report_jobs where job_id = 'job_1700000000000_odd00002'`)
+	if !slices.Equal(odd, []string{"2.00", "null", "null", "3.25", "0", "-5", `["not", "an", "object"]`}) {
+		t.Fatalf("odd values: %v", odd)
+	}
+	if got := query[string](t, conn, `select temperature::text || '|' || (metadata->'legacy_values'->>'temperature')
+		from public.report_jobs where job_id = 'job_1700000000000_odd00001'`); got != "2.00|5.50" {
+		t.Fatalf("a finished row's temperature: %s", got)
+	}
+	if got := query[string](t, conn, `select error || '|' || (metadata->>'legacy_metadata') from public.report_jobs
+		where job_id = 'job_1700000000000_odd00003'`); !strings.Contains(got, "no status") || !strings.HasSuffix(got, "|a string") {
+		t.Fatalf("the row without a status: %s", got)
 	}
 	if names := query[[]string](t, conn, `select array_agg(tgname::text order by tgname) from pg_trigger
-		where tgrelid = 'public.report_jobs'::regclass and not tgisinternal`); !slices.Equal(names, []string{"report_jobs_enqueue_delivery", "report_jobs_touch"}) {
-		t.Fatalf("triggers %v, want only report_jobs_enqueue_delivery and report_jobs_touch", names)
+		where tgrelid = 'public.report_jobs'::regclass and not tgisinternal`); !slices.Equal(names,
+		[]string{"report_jobs_enqueue_delivery", "report_jobs_guard", "report_jobs_touch"}) {
+		t.Fatalf("triggers %v, want only report_jobs_enqueue_delivery, report_jobs_guard and report_jobs_touch", names)
 	}
 	if n := query[int](t, conn, `select count(*) from public.report_job_deliveries`); n != 0 {
 		t.Fatalf("migrating queued %d webhook deliveries for old jobs", n)
 	}
 	if typ := query[string](t, conn, `select prorettype::regtype::text from pg_proc where proname = 'cleanup_expired_report_jobs'`); typ != "integer" {
 		t.Fatalf("cleanup returns %s", typ)
+	}
+}
+
+// The queue works on an upgraded project: the owned jobs still waiting are
+// claimed, and no leftover row makes the claim fail.
+func TestLegacyRowsDoNotBlockTheQueue(t *testing.T) {
+	t.Parallel()
+	conn := project(t, "legacy_schema.sql", "legacy_rows.sql")
+	ctx := context.Background()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `set local role service_role`); err != nil {
+		t.Fatal(err)
+	}
+	var claimed []string
+	rows, err := tx.Query(ctx, `select c->'job'->>'job_id' from public.claim_report_jobs('legacy-test', 10, 30) c
+		where c ? 'job' order by 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		claimed = append(claimed, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("claiming on an upgraded project: %v", err)
+	}
+	want := []string{"job_1700000000000_live0001", "job_1700000000000_new00001", "job_1700000000000_odd00002"}
+	if !slices.Equal(claimed, want) {
+		t.Fatalf("claimed %v, want the owned jobs still waiting %v", claimed, want)
+	}
+}
+
+// The migrations never change settings of the roles a whole Supabase
+// project shares (every other service-role query of the app would inherit
+// them).
+func TestNoSharedRoleSettings(t *testing.T) {
+	t.Parallel()
+	roleAlter := regexp.MustCompile(`(?i)alter\s+role\s+("?)(anon|authenticated|service_role|authenticator|postgres|supabase_admin)`)
+	for _, name := range migrations.Names() {
+		sql, err := fs.ReadFile(migrations.FS(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(sql), "\n") {
+			if code, _, _ := strings.Cut(line, "--"); roleAlter.MatchString(code) {
+				t.Errorf("%s alters a shared role: %s", name, strings.TrimSpace(line))
+			}
+		}
+	}
+	conn := project(t)
+	settings := query[[]string](t, conn, `select coalesce(array_agg(r.rolname || ':' || array_to_string(s.setconfig, ',') order by 1), '{}')
+		from pg_db_role_setting s join pg_roles r on r.oid = s.setrole
+		where r.rolname in ('service_role', 'authenticator')`)
+	if len(settings) != 0 {
+		t.Fatalf("role settings after migrating: %v", settings)
 	}
 }

@@ -114,9 +114,18 @@ type Delivery struct {
 	Job *Job
 }
 
+// DeliveryLease identifies one attempt's hold on a delivery; the outcome
+// of the attempt is recorded only while it still holds it (fencing).
+type DeliveryLease struct {
+	ID      string // delivery uuid
+	JobID   string // the job's public id, for logs
+	Token   string // lease token handed out by ClaimDeliveries
+	Attempt int    // attempt number the token belongs to
+}
+
 // Lease is the fencing handle of a claimed delivery's attempt.
-func (d Delivery) Lease() Lease {
-	return Lease{ID: d.ID, JobID: d.JobID, Token: d.LeaseToken, Attempt: d.Attempts}
+func (d Delivery) Lease() DeliveryLease {
+	return DeliveryLease{ID: d.ID, JobID: d.JobID, Token: d.LeaseToken, Attempt: d.Attempts}
 }
 
 // DeliveryClaim asks for up to Limit due deliveries.
@@ -146,7 +155,7 @@ type Outbox interface {
 	// RecordDelivery stores an attempt's outcome. ErrLeaseLost when the
 	// attempt no longer holds the delivery. ErrInvalid for an outcome
 	// status that is not Delivered, Pending, Failed or Skipped.
-	RecordDelivery(ctx context.Context, l Lease, o DeliveryOutcome) error
+	RecordDelivery(ctx context.Context, l DeliveryLease, o DeliveryOutcome) error
 	// JobDeliveries returns the deliveries of one of the caller's jobs,
 	// oldest first. ErrNotFound when the job is not the caller's.
 	JobDeliveries(ctx context.Context, c Caller, jobID string) ([]Delivery, error)

@@ -64,10 +64,27 @@ type Job struct {
 	Attempts       int             // attempts started so far
 	MaxAttempts    int             // attempt budget
 	RunAfter       time.Time       // not claimable before this (retry backoff)
-	LeaseToken     string          // fencing token of the attempt holding the job
+	LeaseEpoch     int64           // raised by every claim; the fencing token of the attempt holding the job
 	LeaseExpiresAt *time.Time      // the holder must renew before this
-	LockedBy       string          // worker id of the holder
 	Version        int64           // bumped on every change
+
+	// Set by Claim on the jobs it returns.
+	Rescued     bool // taken over from an attempt whose lease expired (its worker died or stalled)
+	FreeRetries int  // attempts given back so far (rate limits of ours), which did not spend the budget
+
+	// History is the job's attempts, oldest first; set by Get.
+	History []AttemptRecord
+}
+
+// AttemptRecord is one attempt at a job as its owner may see it: never the
+// worker that ran it.
+type AttemptRecord struct {
+	Number    int
+	StartedAt time.Time
+	EndedAt   *time.Time // nil while it runs
+	Outcome   string     // one of the Attempt... outcomes, or HistoryLeaseExpired; "" while it runs
+	Error     string
+	Details   json.RawMessage // what the worker measured (JSON object)
 }
 
 // Lease identifies one attempt's hold on a job. Every worker write carries
@@ -75,13 +92,13 @@ type Job struct {
 type Lease struct {
 	ID      string // row uuid
 	JobID   string // public id, for logs
-	Token   string // lease token handed out by Claim
-	Attempt int    // attempt number the token belongs to
+	Epoch   int64  // the job's lease epoch when Claim handed it out
+	Attempt int    // attempt number
 }
 
 // LeaseOf returns the lease a claimed job carries.
 func LeaseOf(j Job) Lease {
-	return Lease{ID: j.ID, JobID: j.JobID, Token: j.LeaseToken, Attempt: j.Attempts}
+	return Lease{ID: j.ID, JobID: j.JobID, Epoch: j.LeaseEpoch, Attempt: j.Attempts}
 }
 
 // MetadataMap decodes the job's metadata into a map; an absent or invalid

@@ -2,32 +2,13 @@ package report
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 )
 
-// HistoryLeaseExpired is the error an attempt_history entry records for an
-// attempt whose worker stopped renewing its lease (the claim that took the
-// job over writes it).
+// HistoryLeaseExpired is the outcome (and error) recorded for an attempt
+// whose worker stopped renewing its lease (the claim that took the job over
+// records it).
 const HistoryLeaseExpired = "lease expired"
-
-// Rescued reports whether the job, as returned by Claim, was taken over from
-// an attempt whose lease expired (its worker died or stalled) rather than
-// picked up from the queue: the last attempt_history entry is the previous
-// attempt's, ended by the expired lease.
-func (j Job) Rescued() bool {
-	var meta struct {
-		History []struct {
-			Attempt int    `json:"attempt"`
-			Error   string `json:"error"`
-		} `json:"attempt_history"`
-	}
-	if len(j.Metadata) == 0 || json.Unmarshal(j.Metadata, &meta) != nil || len(meta.History) == 0 {
-		return false
-	}
-	last := meta.History[len(meta.History)-1]
-	return last.Error == HistoryLeaseExpired && last.Attempt == j.Attempts-1
-}
 
 // QueueDepth is the whole queue at one instant, for monitoring.
 type QueueDepth struct {

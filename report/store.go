@@ -100,7 +100,7 @@ type Store interface {
 
 // ClaimRequest asks for up to Limit claimable jobs.
 type ClaimRequest struct {
-	Worker       string        // id of the claiming worker, stored as locked_by
+	Worker       string        // id of the claiming worker, recorded with the attempt
 	Limit        int           // at most this many jobs
 	Lease        time.Duration // lease length granted with each claim
 	PerUserLimit int           // max running jobs per user (0: unlimited)
@@ -118,6 +118,7 @@ type Progress struct {
 type Completion struct {
 	Result   string
 	Metadata json.RawMessage // merged into the job's metadata
+	Attempt  json.RawMessage // what the worker measured, kept on the attempt's record
 }
 
 // Failure is an unsuccessful attempt's outcome.
@@ -126,8 +127,24 @@ type Failure struct {
 	Retryable     bool            // another attempt may succeed
 	RetryAfter    time.Duration   // earliest next attempt
 	ChargeAttempt bool            // false: this attempt does not count against the budget
-	Attempt       json.RawMessage // record appended to metadata.attempt_history
-	Metadata      json.RawMessage // merged into the job's metadata
+	Attempt       json.RawMessage // what the worker measured, kept on the attempt's record
+}
+
+// Claimed is what one claim returned.
+type Claimed struct {
+	Jobs []Job // leased to the claiming worker: its to run
+	// Refused are rows the claim could not start because their stored data
+	// broke it; they were failed with the reason (or set aside, and skipped
+	// by later claims), and the other jobs were claimed all the same.
+	Refused []Refusal
+}
+
+// Refusal is a row a claim could not start.
+type Refusal struct {
+	ID      string // row uuid
+	JobID   string
+	Reason  string
+	Settled bool // failed with the reason; false: set aside
 }
 
 // Queue is the worker-facing side of job storage. It runs with service
@@ -135,8 +152,9 @@ type Failure struct {
 // the job was cancelled and ErrLeaseLost when the attempt no longer holds it.
 type Queue interface {
 	// Claim leases up to r.Limit queued jobs (and jobs whose lease expired),
-	// oldest first, respecting the per-user limit.
-	Claim(ctx context.Context, r ClaimRequest) ([]Job, error)
+	// oldest first, respecting the per-user limit. One bad row never fails
+	// the claim: it is refused and reported.
+	Claim(ctx context.Context, r ClaimRequest) (Claimed, error)
 	// Heartbeat renews the lease and records progress.
 	Heartbeat(ctx context.Context, l Lease, p Progress) error
 	// Complete stores the result and marks the job succeeded.

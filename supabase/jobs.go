@@ -73,36 +73,42 @@ func selectAll(q *postgrest.QueryBuilder) *postgrest.FilterBuilder {
 	return q.Select(columns, "", false)
 }
 
-// Get implements report.Store with a table read under row-level security.
+// Get implements report.Store through get_report_job(), which runs as the
+// caller (row-level security applies) and answers in one round trip with
+// the row, a queued job's estimate and the attempts.
 func (s *Store) Get(ctx context.Context, c report.Caller, jobID string) (report.Job, error) {
-	f, t, err := s.scoped(c, selectAll)
+	who, err := s.who(c)
 	if err != nil {
 		return report.Job{}, err
 	}
-	var r row
-	if _, err := f.Eq("job_id", jobID).Single().ExecuteToWithContext(ctx, &r); err != nil {
-		return report.Job{}, t.failure(ctx, "get job", err)
+	var out *struct {
+		Job             row  `json:"job"`
+		QueueETASeconds *int `json:"queue_eta_seconds"`
+		Attempts        []struct {
+			Attempt   int             `json:"attempt"`
+			StartedAt time.Time       `json:"started_at"`
+			EndedAt   *time.Time      `json:"ended_at"`
+			Outcome   *string         `json:"outcome"`
+			Error     *string         `json:"error"`
+			Details   json.RawMessage `json:"details"`
+		} `json:"attempts"`
 	}
-	j := r.job()
-	if j.Status == report.StatusQueued && j.ETASeconds == nil {
-		j.ETASeconds = s.queueEstimate(ctx, c, jobID)
+	if err := s.rpc(ctx, who, "get_report_job", actingFor(c, map[string]any{"p_job_id": jobID}), &out); err != nil {
+		return report.Job{}, fmt.Errorf("get job: %w", err)
+	}
+	if out == nil {
+		return report.Job{}, report.Errorf(report.ErrNotFound, "Job not found")
+	}
+	j := out.Job.job()
+	if j.ETASeconds == nil {
+		j.ETASeconds = out.QueueETASeconds
+	}
+	j.History = make([]report.AttemptRecord, len(out.Attempts))
+	for i, a := range out.Attempts {
+		j.History[i] = report.AttemptRecord{Number: a.Attempt, StartedAt: a.StartedAt.UTC(), EndedAt: utc(a.EndedAt),
+			Outcome: deref(a.Outcome), Error: deref(a.Error), Details: a.Details}
 	}
 	return j, nil
-}
-
-// queueEstimate asks report_job_queue_estimate() how long a queued job has
-// left. An estimate is an extra, not worth failing a read for: on error it
-// is simply absent.
-func (s *Store) queueEstimate(ctx context.Context, c report.Caller, jobID string) *int {
-	who, err := s.who(c)
-	if err != nil {
-		return nil
-	}
-	var eta *int
-	if err := s.rpc(ctx, who, "report_job_queue_estimate", actingFor(c, map[string]any{"p_job_id": jobID}), &eta); err != nil {
-		return nil
-	}
-	return eta
 }
 
 // List implements report.Store with a table read under row-level security.

@@ -81,7 +81,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, r report.DeliveryClaim) ([]
 }
 
 // RecordDelivery implements report.Outbox through record_report_job_delivery().
-func (s *Store) RecordDelivery(ctx context.Context, l report.Lease, o report.DeliveryOutcome) error {
+func (s *Store) RecordDelivery(ctx context.Context, l report.DeliveryLease, o report.DeliveryOutcome) error {
 	who, err := s.worker()
 	if err != nil {
 		return err

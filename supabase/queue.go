@@ -36,24 +36,50 @@ func (s *Store) fenced(ctx context.Context, fn string, args map[string]any) (rep
 }
 
 func leaseArgs(l report.Lease) map[string]any {
-	return map[string]any{"p_id": l.ID, "p_lease": l.Token}
+	return map[string]any{"p_id": l.ID, "p_epoch": l.Epoch}
+}
+
+// claimed is one value claim_report_jobs() returns: a leased job, or a row
+// it refused.
+type claimed struct {
+	Job         *row `json:"job"`
+	Rescued     bool `json:"rescued"`
+	FreeRetries int  `json:"free_retries"`
+	Refused     *struct {
+		ID      string `json:"id"`
+		JobID   string `json:"job_id"`
+		Reason  string `json:"reason"`
+		Settled bool   `json:"settled"`
+	} `json:"refused"`
 }
 
 // Claim implements report.Queue through claim_report_jobs().
-func (s *Store) Claim(ctx context.Context, r report.ClaimRequest) ([]report.Job, error) {
+func (s *Store) Claim(ctx context.Context, r report.ClaimRequest) (report.Claimed, error) {
 	who, err := s.worker()
 	if err != nil {
-		return nil, err
+		return report.Claimed{}, err
 	}
 	args := map[string]any{
 		"p_worker": r.Worker, "p_limit": r.Limit,
 		"p_lease_seconds": int(r.Lease.Seconds()), "p_per_user_limit": r.PerUserLimit,
 	}
-	var rows []row
-	if err := s.rpc(ctx, who, "claim_report_jobs", args, &rows); err != nil {
-		return nil, fmt.Errorf("claim jobs: %w", err)
+	var values []claimed
+	if err := s.rpc(ctx, who, "claim_report_jobs", args, &values); err != nil {
+		return report.Claimed{}, fmt.Errorf("claim jobs: %w", err)
 	}
-	return jobs(rows), nil
+	var out report.Claimed
+	for _, v := range values {
+		switch {
+		case v.Job != nil:
+			j := v.Job.job()
+			j.Rescued, j.FreeRetries = v.Rescued, v.FreeRetries
+			out.Jobs = append(out.Jobs, j)
+		case v.Refused != nil:
+			out.Refused = append(out.Refused, report.Refusal{
+				ID: v.Refused.ID, JobID: v.Refused.JobID, Reason: v.Refused.Reason, Settled: v.Refused.Settled})
+		}
+	}
+	return out, nil
 }
 
 // Heartbeat implements report.Queue through report_job_heartbeat().
@@ -78,6 +104,7 @@ func (s *Store) Complete(ctx context.Context, l report.Lease, c report.Completio
 	args := leaseArgs(l)
 	args["p_result"] = c.Result
 	args["p_metadata"] = rawOrEmpty(c.Metadata)
+	args["p_attempt"] = rawOrEmpty(c.Attempt)
 	if _, err := s.fenced(ctx, "complete_report_job", args); err != nil {
 		return fmt.Errorf("complete %s: %w", l.JobID, err)
 	}
@@ -92,7 +119,6 @@ func (s *Store) Fail(ctx context.Context, l report.Lease, f report.Failure) (rep
 	args["p_retry_after_ms"] = f.RetryAfter.Milliseconds()
 	args["p_charge_attempt"] = f.ChargeAttempt
 	args["p_attempt"] = rawOrEmpty(f.Attempt)
-	args["p_metadata"] = rawOrEmpty(f.Metadata)
 	st, err := s.fenced(ctx, "fail_report_job", args)
 	if err != nil {
 		return "", fmt.Errorf("fail %s: %w", l.JobID, err)

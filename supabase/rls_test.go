@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/polaris/reportd/report"
 )
@@ -82,12 +83,37 @@ func TestRowLevelSecurity(t *testing.T) {
 		for _, row := range []map[string]any{
 			{"job_id": "job_1_forged01", "prompt": "p", "status": "succeeded", "result": "forged"},
 			{"job_id": "job_1_forged02", "prompt": "p", "status": "succeeded"},
-			{"job_id": "job_1_forged03", "prompt": "p", "percent": 100},
 			{"job_id": "job_1_forged04", "prompt": "p", "user_id": b.UserID},
+			{"job_id": "job_1_forged05", "prompt": "p", "max_attempts": 20},
+			{"job_id": "job_1_forged06", "prompt": "p", "lease_epoch": 7},
+			{"job_id": "job_1_forged07", "prompt": "p", "run_after": "2000-01-01T00:00:00Z"},
 		} {
 			if code, body := rest(t, "POST", "/report_jobs", a.Token, row); code != 403 {
 				t.Fatalf("insert %v: %d %s, want 403", row, code, body)
 			}
+		}
+		// The fields the old browser code sends along are accepted, and the
+		// server decides their values.
+		forged := map[string]any{"job_id": "job_1_forged03", "prompt": "p", "percent": 100, "eta_seconds": 1,
+			"started_at": "2000-01-01T00:00:00Z", "completed_at": "2000-01-01T00:00:00Z", "expires_at": "2999-01-01T00:00:00Z",
+			"created_at": "2000-01-01T00:00:00Z"}
+		code, body := rest(t, "POST", "/report_jobs?select=percent,eta_seconds,started_at,completed_at,expires_at,created_at",
+			a.Token, forged, repr...)
+		var rows []struct {
+			Percent     int        `json:"percent"`
+			ETA         *int       `json:"eta_seconds"`
+			StartedAt   *time.Time `json:"started_at"`
+			CompletedAt *time.Time `json:"completed_at"`
+			ExpiresAt   time.Time  `json:"expires_at"`
+			CreatedAt   time.Time  `json:"created_at"`
+		}
+		if code != 201 || json.Unmarshal([]byte(body), &rows) != nil || len(rows) != 1 {
+			t.Fatalf("insert with worker-owned fields: %d %s", code, body)
+		}
+		r := rows[0]
+		if r.Percent != 0 || r.ETA != nil || r.StartedAt != nil || r.CompletedAt != nil ||
+			time.Since(r.CreatedAt) > time.Minute || r.ExpiresAt.After(time.Now().Add(8*24*time.Hour)) {
+			t.Fatalf("the forged values were kept: %s", body)
 		}
 	})
 	t.Run("the owner can queue and cancel their own jobs directly", func(t *testing.T) {
@@ -118,7 +144,7 @@ func TestRowLevelSecurity(t *testing.T) {
 		if code, body := rest(t, "POST", "/rpc/cleanup_expired_report_jobs", a.Token, map[string]any{}); code != 403 {
 			t.Fatalf("authenticated cleanup: %d %s", code, body)
 		}
-		lease := map[string]any{"p_id": mine.ID, "p_lease": "00000000-0000-4000-8000-000000000000", "p_result": "x"}
+		lease := map[string]any{"p_id": mine.ID, "p_epoch": 1, "p_result": "x"}
 		if code, body := rest(t, "POST", "/rpc/complete_report_job", a.Token, lease); code != 403 {
 			t.Fatalf("authenticated complete: %d %s", code, body)
 		}

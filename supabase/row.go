@@ -10,7 +10,7 @@ import (
 // columns is the select list for job rows.
 const columns = "id,job_id,user_id,summary_id,status,model,prompt,temperature,max_tokens,result,error," +
 	"percent,eta_seconds,idempotency_key,request_hash,metadata,created_at,updated_at,started_at,completed_at,expires_at," +
-	"attempts,max_attempts,run_after,lease_token,lease_expires_at,locked_by,version"
+	"attempts,max_attempts,run_after,lease_epoch,lease_expires_at,version"
 
 // row is a report_jobs row as PostgREST encodes it. Columns the old system
 // left nullable are pointers.
@@ -39,9 +39,8 @@ type row struct {
 	Attempts       int             `json:"attempts"`
 	MaxAttempts    int             `json:"max_attempts"`
 	RunAfter       time.Time       `json:"run_after"`
-	LeaseToken     *string         `json:"lease_token"`
+	LeaseEpoch     int64           `json:"lease_epoch"`
 	LeaseExpiresAt *time.Time      `json:"lease_expires_at"`
-	LockedBy       *string         `json:"locked_by"`
 	Version        int64           `json:"version"`
 }
 
@@ -54,7 +53,7 @@ func (r row) job() report.Job {
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		StartedAt: utc(r.StartedAt), CompletedAt: utc(r.CompletedAt), ExpiresAt: utc(r.ExpiresAt),
 		Attempts: r.Attempts, MaxAttempts: r.MaxAttempts, RunAfter: r.RunAfter.UTC(),
-		LeaseToken: deref(r.LeaseToken), LeaseExpiresAt: utc(r.LeaseExpiresAt), LockedBy: deref(r.LockedBy),
+		LeaseEpoch: r.LeaseEpoch, LeaseExpiresAt: utc(r.LeaseExpiresAt),
 		Version: r.Version,
 	}
 	if r.Temperature != nil {

@@ -146,10 +146,10 @@ func (f *fixture) finish(t *testing.T, meta, result, errMsg string) report.Job {
 		t.Fatal(err)
 	}
 	claimed, err := f.store.Claim(ctx, report.ClaimRequest{Worker: "w", Limit: 1, Lease: time.Minute})
-	if err != nil || len(claimed) != 1 {
+	if err != nil || len(claimed.Jobs) != 1 {
 		t.Fatalf("claim: %v %v", claimed, err)
 	}
-	l := report.LeaseOf(claimed[0])
+	l := report.LeaseOf(claimed.Jobs[0])
 	if result != "" {
 		err = f.store.Complete(ctx, l, report.Completion{Result: result, Metadata: json.RawMessage(`{"provider":"perplexity"}`)})
 	} else {

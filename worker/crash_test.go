@@ -46,7 +46,7 @@ func (f *frozen) wait() {
 	<-ch
 }
 
-func (f *frozen) Claim(ctx context.Context, r report.ClaimRequest) ([]report.Job, error) {
+func (f *frozen) Claim(ctx context.Context, r report.ClaimRequest) (report.Claimed, error) {
 	f.wait()
 	return f.Queue.Claim(ctx, r)
 }
@@ -124,8 +124,8 @@ func testStalledWorkerIsReplaced(t *testing.T, b backend) {
 	if got.Status != report.StatusSucceeded || got.Attempts != 2 || got.Result == nil || *got.Result != "second attempt's report" {
 		t.Fatalf("job after the takeover: status %s attempts %d result %v", got.Status, got.Attempts, got.Result)
 	}
-	if h := history(got); len(h) != 1 || h[0].(map[string]any)["error"] != "lease expired" || h[0].(map[string]any)["worker"] != "worker-a" {
-		t.Fatalf("history %v", h)
+	if h := history(got); len(h) != 2 || h[0].Outcome != report.HistoryLeaseExpired || h[1].Outcome != report.AttemptSucceeded {
+		t.Fatalf("history %+v", h)
 	}
 	for _, e := range spyA.log {
 		if e.op == "complete" && e.err == nil {

@@ -34,7 +34,7 @@ func (w *Worker) failure(job report.Job, err error, elapsed time.Duration, timeo
 		f.Message = pe.Message
 		f.Retryable = pe.Retryable
 		rec["provider"], rec["status"], rec["code"] = pe.Provider, pe.Status, pe.Code
-		if pe.RateLimit && freeRetries(job) < maxFreeRetries {
+		if pe.RateLimit && job.FreeRetries < maxFreeRetries {
 			f.ChargeAttempt = false
 			rec["rate_limited"] = true
 		}
@@ -47,7 +47,7 @@ func (w *Worker) failure(job report.Job, err error, elapsed time.Duration, timeo
 		f.RetryAfter = max(f.RetryAfter, w.backoff(job.Attempts))
 	}
 	rec["retryable"] = f.Retryable
-	f.Attempt, _ = json.Marshal(rec)
+	f.Attempt, _ = json.Marshal(rec) // kept on the attempt's record
 	return f
 }
 
@@ -62,21 +62,4 @@ func (w *Worker) backoff(attempt int) time.Duration {
 		ceiling = min(ceiling, w.cfg.RetryMax)
 	}
 	return max(time.Duration(rand.Int64N(int64(ceiling)+1)), w.cfg.RetryBase/2)
-}
-
-// freeRetries counts the attempts a job already got back for rate limits.
-func freeRetries(job report.Job) int {
-	var meta struct {
-		History []struct {
-			RateLimited bool `json:"rate_limited"`
-		} `json:"attempt_history"`
-	}
-	_ = json.Unmarshal(job.Metadata, &meta)
-	n := 0
-	for _, h := range meta.History {
-		if h.RateLimited {
-			n++
-		}
-	}
-	return n
 }

@@ -136,7 +136,7 @@ func (w *Worker) prompt(job report.Job) report.Prompt {
 func (w *Worker) complete(ctx context.Context, job report.Job, lease report.Lease, out report.Output, tr *tracker, elapsed time.Duration, log *slog.Logger) string {
 	meta := runMetadata(out, tr, elapsed)
 	err := w.persist(ctx, lease.JobID, func(ctx context.Context) error {
-		return w.queue.Complete(ctx, lease, report.Completion{Result: out.Text, Metadata: meta})
+		return w.queue.Complete(ctx, lease, report.Completion{Result: out.Text, Metadata: meta, Attempt: attemptDetails(out, elapsed)})
 	})
 	switch {
 	case err == nil:
@@ -201,6 +201,12 @@ func (w *Worker) release(ctx context.Context, lease report.Lease, log *slog.Logg
 	}
 	log.Info("job released for another worker")
 	return report.AttemptReleased
+}
+
+// attemptDetails is what the attempt's record keeps of a successful attempt.
+func attemptDetails(out report.Output, elapsed time.Duration) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{"provider": out.Provider, "duration_ms": elapsed.Milliseconds()})
+	return b
 }
 
 // runMetadata is what a successful attempt adds to the job's metadata.

@@ -90,8 +90,8 @@ type Worker struct {
 	now     func() time.Time
 	lengths *lengths
 
-	wake         chan struct{}
-	claimFailing bool // the last claim failed (logged once until it recovers)
+	wake   chan struct{}
+	health claimHealth
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc // by public job id
@@ -179,25 +179,29 @@ func (w *Worker) claim(ctx, jobsCtx context.Context) bool {
 	if free <= 0 {
 		return false
 	}
-	jobs, err := w.queue.Claim(ctx, report.ClaimRequest{
+	claimed, err := w.queue.Claim(ctx, report.ClaimRequest{
 		Worker: w.cfg.ID, Limit: free, Lease: w.cfg.Lease, PerUserLimit: w.cfg.PerUserLimit,
 	})
+	w.health.claimed(w.now(), err, ctx.Err() != nil)
 	if err != nil {
-		if ctx.Err() == nil && !w.claimFailing {
+		if ctx.Err() == nil && w.health.failures() == 1 {
 			w.log.Warn("claiming jobs failed; retrying every poll interval", "err", err)
 		}
-		w.claimFailing = ctx.Err() == nil
 		return false
 	}
-	if w.claimFailing {
+	if w.health.recovered() {
 		w.log.Info("claiming jobs works again")
-		w.claimFailing = false
 	}
-	for _, job := range jobs {
+	for _, r := range claimed.Refused {
+		w.log.Warn("claim refused a job whose stored data it could not start",
+			"job_id", r.JobID, "row_id", r.ID, "settled", r.Settled, "reason", r.Reason)
+		w.cfg.Observer.JobChanged(r.JobID)
+	}
+	for _, job := range claimed.Jobs {
 		w.cfg.Observer.JobChanged(job.JobID)
 		w.start(jobsCtx, job)
 	}
-	return len(jobs) == free
+	return len(claimed.Jobs) == free
 }
 
 func (w *Worker) start(jobsCtx context.Context, job report.Job) {
@@ -238,3 +242,8 @@ func (w *Worker) drain(stopJobs context.CancelCauseFunc) {
 	}
 	w.log.Info("worker stopped")
 }
+
+// Healthy reports whether the worker can start jobs: an error once several
+// claims in a row have failed (the store refuses or cannot be reached), nil
+// again after the next claim that works. Readiness checks call it.
+func (w *Worker) Healthy(context.Context) error { return w.health.check() }

@@ -171,10 +171,7 @@ func testRetry(t *testing.T, b backend, c retryCase) {
 	}
 }
 
-func history(j report.Job) []any {
-	h, _ := j.MetadataMap()["attempt_history"].([]any)
-	return h
-}
+func history(j report.Job) []report.AttemptRecord { return j.History }
 
 func TestShutdownReleasesRunningJobs(t *testing.T) {
 	forEachBackend(t, testShutdownReleasesRunningJobs)
@@ -190,7 +187,7 @@ func testShutdownReleasesRunningJobs(t *testing.T, b backend) {
 	e.stop()
 	for _, j := range []report.Job{first, second} {
 		got := e.job(t, j.JobID)
-		if got.Status != report.StatusQueued || got.Attempts != 0 || got.LeaseToken != "" {
+		if got.Status != report.StatusQueued || got.Attempts != 0 || got.LeaseExpiresAt != nil {
 			t.Fatalf("after shutdown %s is %s with %d attempts", j.JobID, got.Status, got.Attempts)
 		}
 	}
@@ -230,7 +227,7 @@ func testTimeoutIsRetryable(t *testing.T, b backend) {
 	if got.Status != report.StatusSucceeded || got.Attempts != 2 {
 		t.Fatalf("after timeout: %s attempts %d", got.Status, got.Attempts)
 	}
-	if h := history(got); len(h) != 1 || !strings.Contains(h[0].(map[string]any)["error"].(string), "did not finish within") {
+	if h := history(got); len(h) != 2 || !strings.Contains(h[0].Error, "did not finish within") || h[1].Outcome != report.AttemptSucceeded {
 		t.Fatalf("history %v", h)
 	}
 }

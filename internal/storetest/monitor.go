@@ -21,7 +21,7 @@ func runMonitor(t *testing.T, h Harness) {
 	create(t, h, u) // stays running
 	lapsed := create(t, h, u)
 	claimed := claim(t, h, 2, 0)
-	if len(claimed) != 2 || claimed[0].Rescued() || claimed[1].Rescued() {
+	if len(claimed) != 2 || claimed[0].Rescued || claimed[1].Rescued {
 		t.Fatalf("claimed %v; neither came from an expired lease", ids(claimed))
 	}
 	h.Shift(t, lapsed.JobID, "lease_expires_at", -time.Hour)
@@ -43,7 +43,7 @@ func runMonitor(t *testing.T, h Harness) {
 	for _, j := range again {
 		byID[j.JobID] = j
 	}
-	if len(again) != 2 || !byID[lapsed.JobID].Rescued() || byID[ready.JobID].Rescued() {
+	if len(again) != 2 || !byID[lapsed.JobID].Rescued || byID[ready.JobID].Rescued {
 		t.Fatalf("second claim %v: want %s rescued and %s not", ids(again), lapsed.JobID, ready.JobID)
 	}
 	for _, j := range append(again, claimed[0]) {

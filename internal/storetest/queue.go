@@ -43,11 +43,14 @@ const lease = 30 * time.Second
 
 func claim(t *testing.T, h Harness, limit, perUser int) []report.Job {
 	t.Helper()
-	jobs, err := h.Queue.Claim(ctx(t), report.ClaimRequest{Worker: "test-worker", Limit: limit, Lease: lease, PerUserLimit: perUser})
+	c, err := h.Queue.Claim(ctx(t), report.ClaimRequest{Worker: "test-worker", Limit: limit, Lease: lease, PerUserLimit: perUser})
 	if err != nil {
 		t.Fatalf("claim: %v", err)
 	}
-	return jobs
+	if len(c.Refused) > 0 {
+		t.Fatalf("claim refused rows of valid jobs: %+v", c.Refused)
+	}
+	return c.Jobs
 }
 
 // drain finishes every claimable job left by earlier tests.
@@ -82,8 +85,8 @@ func testClaim(t *testing.T, h Harness) {
 		t.Fatalf("claimed %v, want the two oldest %s %s", ids(got), first.JobID, second.JobID)
 	}
 	for _, j := range got {
-		if j.Status != report.StatusRunning || j.Attempts != 1 || j.LeaseToken == "" || j.LeaseExpiresAt == nil ||
-			j.LockedBy != "test-worker" || j.StartedAt == nil {
+		if j.Status != report.StatusRunning || j.Attempts != 1 || j.LeaseEpoch != 1 || j.LeaseExpiresAt == nil ||
+			j.StartedAt == nil || j.Rescued || j.FreeRetries != 0 {
 			t.Fatalf("claimed job lacks its lease: %+v", j)
 		}
 		if d := j.LeaseExpiresAt.Sub(j.UpdatedAt); d < lease-2*time.Second || d > lease+2*time.Second {
@@ -96,8 +99,13 @@ func testClaim(t *testing.T, h Harness) {
 	if none := claim(t, h, 5, 0); len(none) != 0 {
 		t.Fatalf("running jobs with live leases were claimed again: %v", ids(none))
 	}
-	if got := get(t, h, a, first.JobID); got.Status != report.StatusRunning {
-		t.Fatalf("the owner should see the job running, got %s", got.Status)
+	got0 := get(t, h, a, first.JobID)
+	if got0.Status != report.StatusRunning {
+		t.Fatalf("the owner should see the job running, got %s", got0.Status)
+	}
+	// The owner sees the attempt in progress, never the worker running it.
+	if len(got0.History) != 1 || got0.History[0].Number != 1 || got0.History[0].EndedAt != nil || got0.History[0].Outcome != "" {
+		t.Fatalf("attempts of a running job: %+v", got0.History)
 	}
 }
 
@@ -176,7 +184,7 @@ func testHeartbeat(t *testing.T, h Harness) {
 		t.Fatalf("percent %d before completion, want 99", p)
 	}
 	stale := l
-	stale.Token = "00000000-0000-4000-8000-00000000dead"
+	stale.Epoch--
 	wantErr(t, h.Queue.Heartbeat(ctx(t), stale, report.Progress{Lease: time.Minute, Percent: 50}), report.ErrLeaseLost)
 }
 
@@ -194,6 +202,9 @@ func testComplete(t *testing.T, h Harness) {
 	m := metaOf(t, got)
 	if m["provider"] != "demo" || m["report_type"] != "greeting" {
 		t.Fatalf("metadata not merged: %s", got.Metadata)
+	}
+	if len(got.History) != 1 || got.History[0].Outcome != report.AttemptSucceeded || got.History[0].EndedAt == nil {
+		t.Fatalf("the successful attempt: %+v", got.History)
 	}
 	err := h.Queue.Complete(ctx(t), report.LeaseOf(j), report.Completion{Result: "second"})
 	wantErr(t, err, report.ErrLeaseLost)
@@ -219,6 +230,9 @@ func testCancelledFence(t *testing.T, h Harness) {
 	if got.Status != report.StatusCancelled || got.Result == nil || *got.Result != "streamed so far" {
 		t.Fatalf("cancelled job: status %s result %v", got.Status, got.Result)
 	}
+	if len(got.History) != 1 || got.History[0].Outcome != report.AttemptCancelled || got.History[0].EndedAt == nil {
+		t.Fatalf("the cancelled attempt: %+v", got.History)
+	}
 	if _, err := h.Store.Cancel(ctx(t), a, j.JobID); err != nil {
 		t.Fatalf("cancelling again: %v", err)
 	}
@@ -238,30 +252,26 @@ func testRetry(t *testing.T, h Harness) {
 		got.Attempts != 1 || got.RunAfter.Before(time.Now().Add(50*time.Minute)) {
 		t.Fatalf("retry not scheduled: %+v", got)
 	}
-	hist := history(t, got)
-	if len(hist) != 1 || hist[0]["error"] != "provider returned 503" || hist[0]["status"] != float64(503) || hist[0]["attempt"] != float64(1) {
-		t.Fatalf("attempt history: %v", hist)
+	hist := got.History
+	var details struct {
+		Status int `json:"status"`
+	}
+	if len(hist) != 1 || hist[0].Error != "provider returned 503" || hist[0].Number != 1 || hist[0].Outcome != report.AttemptRetried ||
+		hist[0].EndedAt == nil || json.Unmarshal(hist[0].Details, &details) != nil || details.Status != 503 {
+		t.Fatalf("attempt history: %+v", hist)
+	}
+	if _, ok := metaOf(t, got)["attempt_history"]; ok {
+		t.Fatalf("the engine's history landed in the caller's metadata: %s", got.Metadata)
 	}
 	if again := claim(t, h, 5, 0); len(again) != 0 {
 		t.Fatalf("claimed before its backoff ended: %v", ids(again))
 	}
 	h.Shift(t, j.JobID, "run_after", -2*time.Hour)
 	again := claim(t, h, 5, 0)
-	if len(again) != 1 || again[0].Attempts != 2 || again[0].LeaseToken == j.LeaseToken {
+	if len(again) != 1 || again[0].Attempts != 2 || again[0].LeaseEpoch != j.LeaseEpoch+1 || again[0].Rescued {
 		t.Fatalf("retry claim: %+v", again)
 	}
 	wantErr(t, h.Queue.Heartbeat(ctx(t), report.LeaseOf(j), report.Progress{Lease: lease}), report.ErrLeaseLost)
-}
-
-func history(t *testing.T, j report.Job) []map[string]any {
-	t.Helper()
-	var m struct {
-		History []map[string]any `json:"attempt_history"`
-	}
-	if err := json.Unmarshal(j.Metadata, &m); err != nil {
-		t.Fatalf("metadata: %v", err)
-	}
-	return m.History
 }
 
 func testFinalFailure(t *testing.T, h Harness) {
@@ -290,8 +300,17 @@ func testUncharged(t *testing.T, h Harness) {
 	if err != nil || st != report.StatusQueued {
 		t.Fatalf("fail: %s %v", st, err)
 	}
-	if got := get(t, h, a, j.JobID); got.Attempts != 0 {
-		t.Fatalf("a rate-limited attempt was charged: attempts %d", got.Attempts)
+	if got := get(t, h, a, j.JobID); got.Attempts != 0 || len(got.History) != 1 || got.History[0].Outcome != report.AttemptRetried {
+		t.Fatalf("a rate-limited attempt was charged: attempts %d, history %+v", got.Attempts, got.History)
+	}
+	// The next claim says how many attempts the job got back.
+	h.Shift(t, j.JobID, "run_after", -time.Hour)
+	again := claim(t, h, 1, 0)
+	if len(again) != 1 || again[0].JobID != j.JobID || again[0].FreeRetries != 1 || again[0].Attempts != 1 {
+		t.Fatalf("claim after an uncharged attempt: %+v", again)
+	}
+	if err := h.Queue.Complete(ctx(t), report.LeaseOf(again[0]), report.Completion{Result: "done"}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -301,7 +320,8 @@ func testRelease(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	got := get(t, h, a, j.JobID)
-	if got.Status != report.StatusQueued || got.Attempts != 0 || got.LeaseToken != "" {
+	if got.Status != report.StatusQueued || got.Attempts != 0 || got.LeaseExpiresAt != nil ||
+		len(got.History) != 1 || got.History[0].Outcome != report.AttemptReleased {
 		t.Fatalf("released job: %+v", got)
 	}
 	again := claim(t, h, 1, 0)
@@ -314,12 +334,14 @@ func testRescue(t *testing.T, h Harness) {
 	a, j := running(t, h)
 	h.Shift(t, j.JobID, "lease_expires_at", -lease-time.Second)
 	again := claim(t, h, 1, 0)
-	if len(again) != 1 || again[0].JobID != j.JobID || again[0].Attempts != 2 || again[0].LeaseToken == j.LeaseToken {
+	if len(again) != 1 || again[0].JobID != j.JobID || again[0].Attempts != 2 || again[0].LeaseEpoch != j.LeaseEpoch+1 ||
+		!again[0].Rescued {
 		t.Fatalf("expired lease not rescued: %+v", again)
 	}
-	hist := history(t, get(t, h, a, j.JobID))
-	if len(hist) != 1 || hist[0]["error"] != "lease expired" {
-		t.Fatalf("history of the lost attempt: %v", hist)
+	hist := get(t, h, a, j.JobID).History
+	if len(hist) != 2 || hist[0].Outcome != report.HistoryLeaseExpired || hist[0].Error != "lease expired" ||
+		hist[1].Number != 2 || hist[1].EndedAt != nil {
+		t.Fatalf("history of the lost attempt: %+v", hist)
 	}
 	// The first attempt, back from a pause, can no longer write.
 	err := h.Queue.Complete(ctx(t), report.LeaseOf(j), report.Completion{Result: "stale"})

@@ -42,3 +42,26 @@ values
   ('job_1700000000000_new00001', '22222222-2222-4222-8222-222222222222', null,
    'queued', 'sonar', 'just queued', null, null, 0, null, null, '{}',
    now() - interval '1 minute', now() - interval '1 minute', null, null);
+
+-- Rows that broke the first version of the migrations: jobs without an
+-- owner caught mid-run (stale and recent), and values the old schema
+-- allowed but the new constraints do not.
+insert into public.report_jobs
+  (job_id, user_id, status, model, prompt, temperature, max_tokens, percent, eta_seconds, metadata,
+   created_at, updated_at, started_at)
+values
+  ('job_1700000000000_orph0001', null, 'running', 'sonar', 'unowned, stale', 0.2, 2600, 15, 75, '{}',
+   now() - interval '20 minutes', now() - interval '20 minutes', now() - interval '20 minutes'),
+  ('job_1700000000000_orph0002', null, 'queued', 'sonar', 'unowned, queued long ago', 0.2, 2600, 0, null, '{}',
+   now() - interval '3 hours', now() - interval '3 hours', null),
+  ('job_1700000000000_orph0003', null, 'running', 'sonar', 'unowned, running now', 0.2, 2600, 15, 75,
+   '{"report_type":"greeting","report_id":"77"}',
+   now() - interval '40 seconds', now() - interval '40 seconds', now() - interval '40 seconds'),
+  ('job_1700000000000_orph0004', null, 'queued', 'sonar', 'unowned, just queued', 0.2, 2600, 0, null, '{}',
+   now() - interval '1 minute', now() - interval '1 minute', null),
+  ('job_1700000000000_odd00001', '11111111-1111-4111-8111-111111111111', 'succeeded', 'sonar', 'hot', 5.5, 2600, 100, 0,
+   '{}', now() - interval '2 hours', now() - interval '2 hours', null),
+  ('job_1700000000000_odd00002', '22222222-2222-4222-8222-222222222222', 'queued', 'sonar', 'odd values, still queued',
+   3.25, 0, 0, -5, '["not", "an", "object"]', now() - interval '2 minutes', now() - interval '2 minutes', null),
+  ('job_1700000000000_odd00003', '22222222-2222-4222-8222-222222222222', null, 'sonar', 'no status', -1, -20, 0, null,
+   '"a string"', now() - interval '1 day', now() - interval '1 day', null);
