@@ -35,6 +35,10 @@ type Stack struct {
 // Options tune the stack.
 type Options struct {
 	MaxConns int32 // gateway pool size (default 20)
+	// BeforeMigrations, when set, runs after the Supabase bootstrap and before the migrations,
+	// with a superuser URL of the project's database: an existing project's schema and rows
+	// (e.g. the old report_jobs table, with pgtest.ApplyFiles).
+	BeforeMigrations func(ctx context.Context, superURL string) error
 }
 
 // Start brings up a project. Close it when done.
@@ -55,6 +59,11 @@ func (s *Stack) init(ctx context.Context, opts Options) error {
 	super := s.Cluster.SuperURL()
 	if err := pgtest.Bootstrap(ctx, super); err != nil {
 		return err
+	}
+	if opts.BeforeMigrations != nil {
+		if err := opts.BeforeMigrations(ctx, super); err != nil {
+			return fmt.Errorf("before the migrations: %w", err)
+		}
 	}
 	if err := pgtest.ApplyFiles(ctx, super, migrations.FS(), migrations.Names()); err != nil {
 		return err
