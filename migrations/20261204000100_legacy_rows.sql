@@ -16,8 +16,13 @@
 -- Safe on an empty project and when applied again.
 
 -- Nobody writes the table while its rows are reviewed (the old route, if it
--- still runs, waits here and then meets the new rules).
-lock table public.report_jobs in share row exclusive mode;
+-- still runs, waits here and then meets the new rules). Inside a DO block:
+-- the Supabase CLI sends a file as one pipeline, an implicit transaction in
+-- which a bare LOCK TABLE is refused; the lock still lasts to its end.
+do $$
+begin
+  lock table public.report_jobs in share row exclusive mode;
+end $$;
 
 -- An earlier version of these migrations added the rules NOT VALID, in a
 -- stricter form; drop them so the updates below cannot trip on them.

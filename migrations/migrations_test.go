@@ -29,17 +29,7 @@ func project(t *testing.T, before ...string) *pgx.Conn {
 	if err := pgtest.Bootstrap(ctx, c.SuperURL()); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range before {
-		var err error
-		if name == "legacy_schema.sql" {
-			err = legacy.InstallSchema(ctx, c.SuperURL())
-		} else {
-			err = pgtest.ApplyFiles(ctx, c.SuperURL(), os.DirFS("testdata"), []string{name})
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	applyBefore(ctx, t, c.SuperURL(), before...)
 	for range 2 { // migrations must be safe to apply again
 		if err := pgtest.ApplyFiles(ctx, c.SuperURL(), migrations.FS(), migrations.Names()); err != nil {
 			t.Fatal(err)
@@ -51,6 +41,24 @@ func project(t *testing.T, before ...string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
+}
+
+// applyBefore applies files of testdata to the database at superURL;
+// "legacy_schema.sql" stands for the replaced system's schema
+// (internal/legacy).
+func applyBefore(ctx context.Context, t *testing.T, superURL string, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		var err error
+		if name == "legacy_schema.sql" {
+			err = legacy.InstallSchema(ctx, superURL)
+		} else {
+			err = pgtest.ApplyFiles(ctx, superURL, os.DirFS("testdata"), []string{name})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func query[T any](t *testing.T, conn *pgx.Conn, sql string, args ...any) T {

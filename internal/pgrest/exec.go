@@ -20,6 +20,10 @@ type plan struct {
 	// singular demands exactly one row; otherwise the transaction is rolled back and the
 	// request fails with PGRST116.
 	singular bool
+	// afterSetup sends the SQL only once the settings statement has run: it names objects that
+	// only the request's role may reach (column defaults such as auth.uid()), and a pipelined
+	// statement is parsed before the role switch. It costs a round trip.
+	afterSetup bool
 }
 
 // outcome is the row a plan returns.
@@ -55,11 +59,19 @@ func (g *Gateway) execute(ctx context.Context, a *auth, rq *request, p *plan) (o
 	}
 	setup, args := g.setup(a, rq)
 	b.Queue(setup, args...)
+	prelude := b.Len()
+	if p.afterSetup {
+		if err := execBatch(conn.SendBatch(ctx, b), prelude); err != nil {
+			g.abort(conn, err)
+			return outcome{}, err
+		}
+		b, prelude = &pgx.Batch{}, 0
+	}
 	b.Queue(p.sql, p.args...)
 	if commitInBatch {
 		b.Queue("commit")
 	}
-	out, err := runBatch(conn.SendBatch(ctx, b), commitInBatch)
+	out, err := runBatch(conn.SendBatch(ctx, b), prelude, commitInBatch)
 	if err == nil && !commitInBatch {
 		err = finishSingular(ctx, conn, out)
 	}
@@ -84,14 +96,26 @@ func (g *Gateway) acquireError(err error) error {
 		withDetails(err.Error())
 }
 
-func runBatch(br pgx.BatchResults, commit bool) (outcome, error) {
+// execBatch runs n statements that return no rows.
+func execBatch(br pgx.BatchResults, n int) error {
+	var err error
+	for range n {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	return errors.Join(err, closeErr(br.Close(), err))
+}
+
+// runBatch reads a batch of prelude statements (begin, settings), the plan's query and, when
+// commit is set, COMMIT.
+func runBatch(br pgx.BatchResults, prelude int, commit bool) (outcome, error) {
 	var out outcome
 	err := func() error {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		if _, err := br.Exec(); err != nil {
-			return err
+		for range prelude {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
 		if err := br.QueryRow().Scan(&out.total, &out.count, &out.body); err != nil {
 			return err

@@ -11,17 +11,24 @@ import (
 // insertPlan is POST on a table: one INSERT ... SELECT from json_populate_recordset, optionally
 // an upsert, returning 1 per row (minimal) or the selected columns (representation). PostgreSQL
 // applies RLS SELECT policies only in the second case, as under PostgREST.
+//
+// The inserted columns are the payload's keys, or those named by columns= (which supabase-js
+// sends for arrays, quoted); with columns= the rows may have different keys, and a row's missing
+// key is NULL, or the column default under Prefer: missing=default.
 func insertPlan(r *http.Request, rq *request, b *sqlBuilder) (*plan, error) {
 	body, err := readBody(r)
 	if err != nil {
 		return nil, err
 	}
-	payload, keys, err := parseRows(body)
+	listed := rq.query.Has("columns")
+	payload, keys, err := parseRows(body, !listed)
 	if err != nil {
 		return nil, err
 	}
-	if c := rq.query.Get("columns"); c != "" {
-		keys = strings.Split(c, ",")
+	if listed {
+		if keys, err = parseColumns(rq.query.Get("columns")); err != nil {
+			return nil, err
+		}
 	}
 	cols, err := b.payloadColumns(keys)
 	if err != nil {
@@ -35,21 +42,56 @@ func insertPlan(r *http.Request, rq *request, b *sqlBuilder) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	arg := b.param(string(payload))
 	insert := "insert into " + b.name
 	selectList := ""
 	if len(cols) > 0 {
 		insert += " (" + b.quoteList(cols, "") + ")"
 		selectList = b.quoteList(cols, "_.")
 	}
-	insert += " select " + selectList + " from pg_catalog.json_populate_recordset(null::" + b.name + ", " + arg + "::json) _" +
-		conflict + " returning " + returning
-	return mutation(insert, b, rq), nil
+	rows, withDefaults := b.rowsFrom(string(payload), cols, rq.prefer.missingDefault)
+	insert += " select " + selectList + " from " + rows + " _" + conflict + " returning " + returning
+	p := mutation(insert, b, rq)
+	p.afterSetup = withDefaults
+	return p, nil
 }
 
-// parseRows accepts an object or an array of objects with the same keys, and returns the rows
-// as a JSON array with the (sorted) keys.
-func parseRows(body []byte) ([]byte, []string, error) {
+// rowsFrom is the set of rows of a JSON array payload. With missing=default each object is laid
+// over the defaults of the inserted columns first (as PostgREST does), so only missing keys
+// take them; withDefaults says the SQL then holds default expressions.
+func (b *sqlBuilder) rowsFrom(payload string, cols []string, missingDefault bool) (rows string, withDefaults bool) {
+	arg := b.param(payload)
+	var defaults []string
+	if missingDefault {
+		for _, name := range cols {
+			if c, _ := b.t.column(name); c.def != "" {
+				defaults = append(defaults, quoteLiteral(name)+", "+c.def)
+			}
+		}
+	}
+	if len(defaults) == 0 {
+		return "pg_catalog.json_populate_recordset(null::" + b.name + ", " + arg + "::json)", false
+	}
+	return "pg_catalog.jsonb_populate_recordset(null::" + b.name + ", (select pg_catalog.jsonb_agg(" +
+		"pg_catalog.jsonb_build_object(" + strings.Join(defaults, ", ") + ") || _e) " +
+		"from pg_catalog.jsonb_array_elements(" + arg + "::jsonb) _e))", true
+}
+
+// parseColumns reads columns=: comma-separated names, each optionally double-quoted.
+func parseColumns(s string) ([]string, error) {
+	items := splitTopLevel(s)
+	for i, it := range items {
+		it = unquote(strings.TrimSpace(it))
+		if it == "" {
+			return nil, parseError("columns parameter (" + s + ")")
+		}
+		items[i] = it
+	}
+	return items, nil
+}
+
+// parseRows accepts an object or an array of objects, with the same keys when uniform, and
+// returns the rows as a JSON array with the (sorted) keys of the first.
+func parseRows(body []byte, uniform bool) ([]byte, []string, error) {
 	body = bytes.TrimSpace(body)
 	var rows []map[string]json.RawMessage
 	switch {
@@ -72,7 +114,7 @@ func parseRows(body []byte) ([]byte, []string, error) {
 	}
 	keys := sortedKeys(rows[0])
 	for _, row := range rows[1:] {
-		if !sameKeys(row, keys) {
+		if uniform && !sameKeys(row, keys) {
 			return nil, nil, invalidBody("All object keys must match")
 		}
 	}
@@ -240,6 +282,6 @@ func mutationFilters(rq *request, verb string) ([]condition, error) {
 
 func mutation(stmt string, b *sqlBuilder, rq *request) *plan {
 	sql := "with pgrst_source as (" + stmt + ") " +
-		result("select * from pgrst_source", rq.prefer.representation, rq.singular, "null::bigint")
+		result("select * from pgrst_source", rq.prefer.representation, rq.media, "null::bigint")
 	return &plan{sql: sql, args: b.args, singular: rq.singular}
 }

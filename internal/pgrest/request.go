@@ -12,13 +12,19 @@ import (
 
 // request is what the handlers need from an HTTP request besides its auth.
 type request struct {
-	method   string
-	path     string // the path PostgREST sees (without BasePath), for request.path
-	headers  []byte // JSON for request.headers: lower-case names, no cookie
-	cookies  []byte // JSON for request.cookies
-	query    url.Values
-	prefer   preferences
-	singular bool // Accept: application/vnd.pgrst.object+json
+	method  string
+	path    string // the path PostgREST sees (without BasePath), for request.path
+	headers []byte // JSON for request.headers: lower-case names, no cookie
+	cookies []byte // JSON for request.cookies
+	query   url.Values
+	prefer  preferences
+	media
+}
+
+// media is the response format the Accept header asked for.
+type media struct {
+	singular   bool // application/vnd.pgrst.object+json: exactly one row, as an object
+	stripNulls bool // the nulls=stripped parameter: null fields are left out of objects
 }
 
 // preferences are the Prefer tokens the gateway honours.
@@ -26,6 +32,7 @@ type preferences struct {
 	representation bool   // return=representation (default minimal)
 	count          bool   // count=exact (planned and estimated are counted exactly too)
 	resolution     string // merge-duplicates or ignore-duplicates
+	missingDefault bool   // missing=default: an inserted row's missing keys take the column default
 	applied        []string
 }
 
@@ -37,7 +44,7 @@ func newRequest(r *http.Request, cfg Config) (*request, error) {
 		prefer: parsePrefer(r.Header.Values("Prefer")),
 	}
 	var err error
-	if rq.singular, err = negotiate(r.Header.Values("Accept")); err != nil {
+	if rq.media, err = negotiate(r.Header.Values("Accept")); err != nil {
 		return nil, err
 	}
 	if err := checkProfile(r, cfg.Schema); err != nil {
@@ -61,6 +68,8 @@ func parsePrefer(values []string) preferences {
 				p.count = true
 			case "resolution=merge-duplicates", "resolution=ignore-duplicates":
 				p.resolution = strings.TrimPrefix(tok, "resolution=")
+			case "missing=default", "missing=null":
+				p.missingDefault = tok == "missing=default"
 			default:
 				continue
 			}
@@ -71,21 +80,31 @@ func parsePrefer(values []string) preferences {
 }
 
 // negotiate reads the first Accept header, as PostgREST does when several arrive, and takes
-// its first media range the gateway can produce.
-func negotiate(accept []string) (singular bool, err error) {
+// its first media range the gateway can produce. PostgREST's own types take a nulls=stripped
+// parameter; vnd.pgrst.array+json without it is plain JSON.
+func negotiate(accept []string) (media, error) {
 	if len(accept) == 0 || strings.TrimSpace(accept[0]) == "" {
-		return false, nil
+		return media{}, nil
 	}
 	for _, part := range strings.Split(accept[0], ",") {
-		mt, _, _ := strings.Cut(part, ";")
-		switch strings.ToLower(strings.TrimSpace(mt)) {
+		params := strings.Split(part, ";")
+		strip := false
+		for _, p := range params[1:] {
+			name, value, _ := strings.Cut(p, "=")
+			if strings.EqualFold(strings.TrimSpace(name), "nulls") && strings.TrimSpace(value) == "stripped" {
+				strip = true
+			}
+		}
+		switch strings.ToLower(strings.TrimSpace(params[0])) {
 		case "application/vnd.pgrst.object+json", "application/vnd.pgrst.object":
-			return true, nil
+			return media{singular: true, stripNulls: strip}, nil
+		case "application/vnd.pgrst.array+json", "application/vnd.pgrst.array":
+			return media{stripNulls: strip}, nil
 		case "application/json", "application/*", "*/*":
-			return false, nil
+			return media{}, nil
 		}
 	}
-	return false, newError(http.StatusNotAcceptable, "PGRST107", "None of these media types are available: "+accept[0])
+	return media{}, newError(http.StatusNotAcceptable, "PGRST107", "None of these media types are available: "+accept[0])
 }
 
 // checkProfile accepts Accept-Profile (reads) or Content-Profile (writes) only when they name
@@ -155,8 +174,8 @@ type response struct {
 	status       int
 	contentRange string
 	body         []byte // nil: no body
-	singular     bool
-	prefer       []string
+	media
+	prefer []string
 }
 
 func writeResponse(w http.ResponseWriter, r *http.Request, res response) {
@@ -171,16 +190,25 @@ func writeResponse(w http.ResponseWriter, r *http.Request, res response) {
 		w.WriteHeader(res.status)
 		return
 	}
-	if res.singular {
-		h.Set("Content-Type", "application/vnd.pgrst.object+json; charset=utf-8")
-	} else {
-		h.Set("Content-Type", "application/json; charset=utf-8")
-	}
+	h.Set("Content-Type", res.contentType())
 	h.Set("Content-Length", strconv.Itoa(len(res.body)))
 	w.WriteHeader(res.status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(res.body)
 	}
+}
+
+// contentType names the format of a body as PostgREST does, parameters included.
+func (m media) contentType() string {
+	switch {
+	case m.singular && m.stripNulls:
+		return "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"
+	case m.singular:
+		return "application/vnd.pgrst.object+json; charset=utf-8"
+	case m.stripNulls:
+		return "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"
+	}
+	return "application/json; charset=utf-8"
 }
 
 // contentRange is PostgREST's Content-Range: "lower-upper/total", with "*" for an unknown total

@@ -36,13 +36,14 @@ func (g *Gateway) serveRPC(w http.ResponseWriter, r *http.Request, a *auth, rq *
 	if r.Method != http.MethodPost && f.volatility == 'v' {
 		return invalidRPCMethod(r.Method) // GET only reaches STABLE and IMMUTABLE functions
 	}
-	p := rpcPlan(f, keys, args, rq.singular && f.shape.isSet())
+	m := media{singular: rq.singular && f.shape.isSet(), stripNulls: rq.stripNulls}
+	p := rpcPlan(f, keys, args, m)
 	p.readOnly = r.Method != http.MethodPost || f.volatility != 'v'
 	out, err := g.execute(r.Context(), a, rq, p)
 	if err != nil {
 		return fromDB(err, a.anon)
 	}
-	res := response{status: http.StatusOK, body: out.body, singular: p.singular, contentRange: "0-0/*"}
+	res := response{status: http.StatusOK, body: out.body, media: m, contentRange: "0-0/*"}
 	switch {
 	case f.shape == shapeVoid:
 		res.status, res.body = http.StatusNoContent, nil
@@ -181,7 +182,7 @@ func ambiguousFunction(fns []*function) *apiError {
 // rpcPlan builds the call. Postgres produces the JSON (to_json, json_agg), so values keep its
 // JSON forms; a void function is called in the select list because a subquery would let the
 // planner skip a STABLE one.
-func rpcPlan(f *function, keys []string, args []byte, singular bool) *plan {
+func rpcPlan(f *function, keys []string, args []byte, m media) *plan {
 	call, from := rpcCall(f, keys)
 	var sql string
 	switch f.shape {
@@ -190,16 +191,17 @@ func rpcPlan(f *function, keys []string, args []byte, singular bool) *plan {
 	case shapeScalar:
 		sql = "select null::bigint, 1::bigint, pg_catalog.to_json(" + call + ")::text" + from
 	default:
-		sql = rowsQuery(f, call, from, singular)
+		sql = rowsQuery(f, call, from, m)
 	}
-	p := &plan{sql: sql, singular: singular}
+	p := &plan{sql: sql, singular: m.singular}
 	if from != "" {
 		p.args = []any{string(args)}
 	}
 	return p
 }
 
-func rowsQuery(f *function, call, from string, singular bool) string {
+// rowsQuery aggregates a function's rows (or its one composite value) into JSON.
+func rowsQuery(f *function, call, from string, m media) string {
 	source, agg := "pgrst_call.*", "_t"
 	alias := " pgrst_call"
 	if f.shape == shapeSetOfScalars {
@@ -210,9 +212,9 @@ func rowsQuery(f *function, call, from string, singular bool) string {
 	} else {
 		from += ", lateral " + call + alias
 	}
-	body := "coalesce(pg_catalog.json_agg(" + agg + "), '[]')::text"
-	if singular || f.shape == shapeComposite {
-		body = "(pg_catalog.json_agg(" + agg + ") -> 0)::text"
+	body := "coalesce(" + stripNulls(m, "pg_catalog.json_agg("+agg+")") + ", '[]')::text"
+	if m.singular || f.shape == shapeComposite {
+		body = "(" + stripNulls(m, "pg_catalog.json_agg("+agg+") -> 0") + ")::text"
 	}
 	return "select null::bigint, pg_catalog.count(*), " + body + " from (select " + source + from + ") _t"
 }
@@ -257,4 +259,9 @@ func contains(list []string, s string) bool {
 // quoteIdent quotes an SQL identifier.
 func quoteIdent(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// quoteLiteral quotes an SQL string literal (standard_conforming_strings, PostgreSQL's default).
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }

@@ -55,6 +55,7 @@ type table struct {
 
 type column struct {
 	name, typ string // typ is format_type without typmod, schema-qualified outside pg_catalog
+	def       string // the default expression ("" for none), names schema-qualified
 }
 
 func (t *table) column(name string) (column, bool) {
@@ -172,6 +173,7 @@ func (f *function) setParams(names, types, modes []string) bool {
 
 const tablesSQL = `
 select c.relname, a.attname, pg_catalog.format_type(a.atttypid, null),
+  coalesce(case when a.attgenerated = '' then pg_catalog.pg_get_expr(d.adbin, d.adrelid) end, ''),
   coalesce((select pg_catalog.array_agg(pa.attname order by k.ord)
             from pg_catalog.pg_constraint con
             cross join pg_catalog.unnest(con.conkey) with ordinality as k(attnum, ord)
@@ -180,6 +182,7 @@ select c.relname, a.attname, pg_catalog.format_type(a.atttypid, null),
 from pg_catalog.pg_class c
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+left join pg_catalog.pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
 where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm', 'f')
 order by c.relname, a.attnum`
 
@@ -191,9 +194,9 @@ func loadTables(ctx context.Context, tx pgx.Tx, schema string) (map[string]*tabl
 	defer rows.Close()
 	out := map[string]*table{}
 	for rows.Next() {
-		var rel, name, typ string
+		var rel, name, typ, def string
 		var pk []string
-		if err := rows.Scan(&rel, &name, &typ, &pk); err != nil {
+		if err := rows.Scan(&rel, &name, &typ, &def, &pk); err != nil {
 			return nil, err
 		}
 		t := out[rel]
@@ -202,7 +205,7 @@ func loadTables(ctx context.Context, tx pgx.Tx, schema string) (map[string]*tabl
 			out[rel] = t
 		}
 		t.index[name] = len(t.columns)
-		t.columns = append(t.columns, column{name: name, typ: typ})
+		t.columns = append(t.columns, column{name: name, typ: typ, def: def})
 	}
 	return out, rows.Err()
 }

@@ -146,13 +146,21 @@ func (b *sqlBuilder) quoteList(names []string, prefix string) string {
 }
 
 // result wraps a source query into the (total, page count, body) row every plan returns.
-func result(source string, representation, singular bool, total string) string {
+func result(source string, representation bool, m media, total string) string {
 	body := "null::text"
 	switch {
-	case representation && singular:
-		body = "(pg_catalog.json_agg(_t) -> 0)::text"
+	case representation && m.singular:
+		body = "(" + stripNulls(m, "pg_catalog.json_agg(_t) -> 0") + ")::text"
 	case representation:
-		body = "coalesce(pg_catalog.json_agg(_t), '[]')::text"
+		body = "coalesce(" + stripNulls(m, "pg_catalog.json_agg(_t)") + ", '[]')::text"
 	}
 	return "select " + total + ", pg_catalog.count(*), " + body + " from (" + source + ") _t"
+}
+
+// stripNulls wraps a JSON expression in json_strip_nulls when nulls=stripped was asked for.
+func stripNulls(m media, expr string) string {
+	if !m.stripNulls {
+		return expr
+	}
+	return "pg_catalog.json_strip_nulls(" + expr + ")"
 }

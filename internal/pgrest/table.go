@@ -45,14 +45,19 @@ func (g *Gateway) serveTable(w http.ResponseWriter, r *http.Request, a *auth, rq
 }
 
 func (g *Gateway) writeMutation(w http.ResponseWriter, r *http.Request, rq *request, out outcome) error {
-	res := response{status: http.StatusNoContent, singular: rq.singular, prefer: rq.prefer.applied}
+	res := response{status: http.StatusNoContent, media: rq.media, prefer: rq.prefer.applied}
 	var total *int64
 	if rq.prefer.count {
 		total = &out.count
 	}
-	res.contentRange = contentRange(1, 0, total) // PostgREST: "*/*", or "*/<affected>" when counted
-	if r.Method == http.MethodPost {
+	switch r.Method {
+	case http.MethodPatch: // PostgREST: the affected rows' range, "0-<n-1>/*" ("*/*" for none)
+		res.contentRange = contentRange(0, out.count, total)
+	case http.MethodPost:
 		res.status = http.StatusCreated
+		fallthrough
+	default: // PostgREST: "*/*", or "*/<affected>" when counted
+		res.contentRange = contentRange(1, 0, total)
 	}
 	if rq.prefer.representation {
 		if res.status == http.StatusNoContent {
@@ -74,7 +79,7 @@ func (g *Gateway) serveRead(w http.ResponseWriter, r *http.Request, a *auth, rq 
 	if err != nil {
 		return fromDB(err, a.anon)
 	}
-	res := response{status: http.StatusOK, body: out.body, singular: rq.singular, prefer: rq.prefer.applied}
+	res := response{status: http.StatusOK, body: out.body, media: rq.media, prefer: rq.prefer.applied}
 	res.contentRange = contentRange(offset, out.count, out.total)
 	if out.total != nil {
 		if offset > *out.total {
@@ -143,6 +148,6 @@ func readPlan(rq *request, b *sqlBuilder) (*plan, int64, error) {
 	if rq.prefer.count {
 		total = "(select pg_catalog.count(*) from " + b.name + where + ")"
 	}
-	p := &plan{sql: result(source, true, rq.singular, total), args: b.args, readOnly: true, singular: rq.singular}
+	p := &plan{sql: result(source, true, rq.media, total), args: b.args, readOnly: true, singular: rq.singular}
 	return p, max(rd.offset, 0), nil
 }

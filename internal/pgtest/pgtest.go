@@ -43,44 +43,69 @@ type Cluster struct {
 
 // Start creates a fresh, empty database named reportd_test_<random> and returns it. The caller
 // must Close it. See the package comment for where the database lives.
-func Start(ctx context.Context) (*Cluster, error) {
-	if raw := os.Getenv(EnvDatabaseURL); raw != "" {
-		return startShared(ctx, raw)
-	}
-	return startLocal(ctx)
+func Start(ctx context.Context) (*Cluster, error) { return StartWith(ctx, Options{}) }
+
+// Options change what StartWith starts. The zero value is Start's behaviour.
+type Options struct {
+	// Settings are extra postgresql.conf settings of a throwaway cluster, by name, applied
+	// before the server first starts (so server-start-only settings such as
+	// shared_preload_libraries work). Values are written as quoted strings, which PostgreSQL
+	// accepts for settings of every type. A server named by TEST_DATABASE_URL cannot take them:
+	// StartWith then fails with ErrSharedServer.
+	Settings map[string]string
+	// Database names the test database instead of reportd_test_<random>, for settings that
+	// must name it before it exists (pg_cron's cron.database_name).
+	Database string
 }
 
-func startShared(ctx context.Context, raw string) (*Cluster, error) {
+// StartWith is Start with options: extra server settings, a chosen database name.
+func StartWith(ctx context.Context, opts Options) (*Cluster, error) {
+	if err := checkSettings(opts.Settings); err != nil {
+		return nil, err
+	}
+	if raw := os.Getenv(EnvDatabaseURL); raw != "" {
+		if len(opts.Settings) > 0 {
+			return nil, fmt.Errorf("%w: server settings need a throwaway cluster", ErrSharedServer)
+		}
+		return startShared(ctx, raw, opts.Database)
+	}
+	return startLocal(ctx, opts)
+}
+
+func startShared(ctx context.Context, raw, name string) (*Cluster, error) {
 	admin, err := url.Parse(raw)
 	if err != nil || (admin.Scheme != "postgres" && admin.Scheme != "postgresql") {
 		return nil, fmt.Errorf("pgtest: %s must be a postgres:// URL", EnvDatabaseURL)
 	}
 	c := &Cluster{admin: raw}
-	if err := c.createDatabase(ctx, admin); err != nil {
+	if err := c.createDatabase(ctx, admin, name); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func startLocal(ctx context.Context) (*Cluster, error) {
-	srv, err := newServer(ctx)
+func startLocal(ctx context.Context, opts Options) (*Cluster, error) {
+	srv, err := newServer(ctx, opts.Settings)
 	if err != nil {
 		return nil, err
 	}
 	admin := srv.url("postgres", "", "postgres")
 	c := &Cluster{admin: admin.String(), local: srv}
-	if err := c.createDatabase(ctx, admin); err != nil {
+	if err := c.createDatabase(ctx, admin, opts.Database); err != nil {
 		srv.destroy()
 		return nil, err
 	}
 	return c, nil
 }
 
-// createDatabase creates the test database through admin and points c at it.
-func (c *Cluster) createDatabase(ctx context.Context, admin *url.URL) error {
-	name, err := randomName()
-	if err != nil {
-		return err
+// createDatabase creates the test database through admin and points c at it. An empty name
+// means a random one.
+func (c *Cluster) createDatabase(ctx context.Context, admin *url.URL, name string) error {
+	var err error
+	if name == "" {
+		if name, err = randomName(); err != nil {
+			return err
+		}
 	}
 	conn, err := pgx.Connect(ctx, admin.String())
 	if err != nil {
@@ -113,7 +138,7 @@ func (c *Cluster) Sibling(ctx context.Context) (*Cluster, error) {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
 	s := &Cluster{admin: c.admin}
-	if err := s.createDatabase(ctx, admin); err != nil {
+	if err := s.createDatabase(ctx, admin, ""); err != nil {
 		return nil, err
 	}
 	return s, nil

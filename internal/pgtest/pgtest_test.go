@@ -221,3 +221,43 @@ func TestCloseIsIdempotentAndRemovesDatabase(t *testing.T) {
 		t.Fatal("the database is still reachable after Close")
 	}
 }
+
+func TestStartWithSettingsAndDatabaseName(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := pgtest.StartWith(ctx, pgtest.Options{
+		Settings: map[string]string{"work_mem": "3MB", "application_name": `it's a \ test`},
+		Database: "chosen_name",
+	})
+	if errors.Is(err, pgtest.ErrSharedServer) {
+		t.Skip("server settings need a throwaway cluster")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	var workMem, app, db string
+	err = connect(t, c.SuperURL()).QueryRow(ctx, "select current_setting('work_mem'), current_setting('application_name'), current_database()").
+		Scan(&workMem, &app, &db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if workMem != "3MB" || app != `it's a \ test` || db != "chosen_name" || c.Database() != "chosen_name" {
+		t.Errorf("work_mem=%q application_name=%q database=%q (%q)", workMem, app, db, c.Database())
+	}
+}
+
+func TestStartWithRefusesWhatIsNotASetting(t *testing.T) {
+	t.Parallel()
+	for _, settings := range []map[string]string{
+		{"fsync = on\nwork_mem": "1MB"},
+		{"work_mem": "1MB\nfsync = on"},
+		{"": "x"},
+	} {
+		if c, err := pgtest.StartWith(context.Background(), pgtest.Options{Settings: settings}); err == nil {
+			c.Close()
+			t.Errorf("StartWith(%q) started a cluster", settings)
+		}
+	}
+}

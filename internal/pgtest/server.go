@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,19 +36,20 @@ type server struct {
 	logFile string
 	port    int
 	bin     binaries
-	runAs   string // "postgres" when this process is root: PostgreSQL refuses to run as root
+	runAs   string            // "postgres" when this process is root: PostgreSQL refuses to run as root
+	extra   map[string]string // Options.Settings
 
 	reaper     *exec.Cmd
 	reaperPipe io.WriteCloser
 }
 
-// newServer initialises a cluster and starts it on a free port.
-func newServer(ctx context.Context) (*server, error) {
+// newServer initialises a cluster with the extra settings and starts it on a free port.
+func newServer(ctx context.Context, settings map[string]string) (*server, error) {
 	bin, err := findBinaries()
 	if err != nil {
 		return nil, err
 	}
-	s := &server{bin: bin}
+	s := &server{bin: bin, extra: settings}
 	if os.Geteuid() == 0 {
 		s.runAs = "postgres"
 	}
@@ -144,7 +147,7 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 max_connections = 200
-`, s.sockDir)
+`, s.sockDir) + settingLines(s.extra)
 	f, err := os.OpenFile(filepath.Join(s.dataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("pgtest: open postgresql.conf: %w", err)
@@ -154,6 +157,38 @@ max_connections = 200
 		return fmt.Errorf("pgtest: write postgresql.conf: %w", err)
 	}
 	return f.Close()
+}
+
+// settingNamePattern admits PostgreSQL setting names, custom ones (cron.database_name) included.
+var settingNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
+
+// checkSettings refuses names that are not setting names and values that would end their line,
+// so nothing but those settings gets into the file.
+func checkSettings(settings map[string]string) error {
+	for name, value := range settings {
+		if !settingNamePattern.MatchString(name) {
+			return fmt.Errorf("pgtest: %q is not a setting name", name)
+		}
+		if strings.ContainsAny(value, "\r\n") {
+			return fmt.Errorf("pgtest: the value of %s spans lines", name)
+		}
+	}
+	return nil
+}
+
+// settingLines renders settings as postgresql.conf lines, in name order, values quoted.
+func settingLines(settings map[string]string) string {
+	names := make([]string, 0, len(settings))
+	for name := range settings {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, name := range names {
+		value := strings.NewReplacer(`\`, `\\`, "'", "''").Replace(settings[name])
+		fmt.Fprintf(&b, "%s = '%s'\n", name, value)
+	}
+	return b.String()
 }
 
 // startOnFreePort picks a free port and starts the server, trying again with another port when

@@ -46,9 +46,15 @@ func Main(m *testing.M, setup func(ctx context.Context, c *Cluster) error) int {
 // Main's shared database; New is for tests that stop the server or otherwise disturb it.
 func New(tb testing.TB) *Cluster {
 	tb.Helper()
+	return NewWith(tb, Options{})
+}
+
+// NewWith is New with options (see StartWith); an error fails the test.
+func NewWith(tb testing.TB, opts Options) *Cluster {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	c, err := Start(ctx)
+	c, err := StartWith(ctx, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
