@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,15 +141,15 @@ func edgeStream(t *testing.T, svc, fn *proc, userID, token string) string {
 func edgePoll(t *testing.T, fn *proc, token string) string {
 	r := call(t, "POST", fn.URL, token, map[string]any{"prompt": "Rice prices in Asia", "model": "demo", "max_tokens": 300})
 	location := r.header.Get("Location")
-	if r.status != http.StatusCreated || r.body["status"] != "queued" || !strings.HasPrefix(location, "/report-job?job_id=job_") {
+	if r.status != http.StatusCreated || r.body["status"] != "queued" || !strings.HasPrefix(location, "?job_id=job_") {
 		t.Fatalf("create: %d %s (Location %q)", r.status, r.raw, location)
 	}
 	id := r.body["job_id"].(string)
-	base := strings.TrimSuffix(fn.URL, "/report-job")
+	poll := resolve(t, fn.URL, location)
 	deadline := time.Now().Add(30 * time.Second)
 	var seen []any
 	for {
-		r = call(t, "GET", base+location, token, nil)
+		r = call(t, "GET", poll, token, nil)
 		if r.status != 200 || r.body["job_id"] != id {
 			t.Fatalf("poll: %d %s", r.status, r.raw)
 		}
@@ -165,6 +166,20 @@ func edgePoll(t *testing.T, fn *proc, token string) string {
 		t.Fatalf("final poll: %s", r.raw)
 	}
 	return id
+}
+
+// resolve is the URL a reference (a Location) names, seen from base.
+func resolve(t *testing.T, base, ref string) string {
+	t.Helper()
+	b, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := url.Parse(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.ResolveReference(r).String()
 }
 
 // edgeIsolation: with another user's token the function finds neither job,

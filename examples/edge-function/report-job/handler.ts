@@ -45,7 +45,7 @@ export function handler(config: Config): (req: Request) => Promise<Response> {
     const stream = (req.headers.get('accept') ?? '').includes('text/event-stream')
     const url = new URL(req.url)
     try {
-      if (req.method === 'POST') return await create(req, stream, url)
+      if (req.method === 'POST') return await create(req, stream)
       if (req.method === 'GET') {
         const id = url.searchParams.get('job_id')
         if (!id) return problem(400, 'invalid_request', 'job_id is required')
@@ -59,14 +59,15 @@ export function handler(config: Config): (req: Request) => Promise<Response> {
     }
   }
 
-  async function create(req: Request, stream: boolean, url: URL): Promise<Response> {
+  async function create(req: Request, stream: boolean): Promise<Response> {
     const res = await upstream(req, 'POST', '/v1/jobs', await req.text())
     if (!res.ok) return relay(res)
     const job = await res.json() as { job_id: string }
     if (stream) return events(req, job.job_id)
-    // Where to poll: this function, not reportd, which the caller may not reach.
-    const location = `${url.pathname}?job_id=${encodeURIComponent(job.job_id)}`
-    return relay(res, JSON.stringify(job), { Location: location })
+    // Where to poll: this function, not reportd, which the caller may not reach. A
+    // query-only reference, because the platform serves the function under a
+    // prefix (/functions/v1) that the function's own URL does not show.
+    return relay(res, JSON.stringify(job), { Location: `?job_id=${encodeURIComponent(job.job_id)}` })
   }
 
   /** The job's event stream, passed through as reportd sends it. */
