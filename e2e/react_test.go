@@ -23,8 +23,9 @@ import (
 // page in headless Chromium, against the built binary on both stores: the
 // monitor lists the user's jobs with live percent and statistics, Cancel
 // stops a running job, useReportJob follows one job to its result,
-// useActiveJobs counts, another user's jobs never show, and the live
-// streams outlive their short-lived tokens.
+// useActiveJobs counts, another user's jobs never show, the live streams
+// outlive their short-lived tokens, and the monitor polls while its stream
+// is down.
 
 const reactDir = "clients/react"
 
@@ -60,6 +61,7 @@ func TestReactPackage(t *testing.T) {
 			t.Run("useReportJob", func(t *testing.T) { reactOneJob(t, br.on(t), svc, ada) })
 			t.Run("another user's job stays out", func(t *testing.T) { reactIsolation(t, br.on(t), bobsJob) })
 			t.Run("streams outlive their tokens", func(t *testing.T) { reactTokenRenewal(t, api, page) })
+			t.Run("polling while the stream is down", func(t *testing.T) { reactFallback(t, br.on(t), svc, api, ada) })
 			reactShot(br, "monitor")
 			br.noPageErrors()
 		})
@@ -232,6 +234,23 @@ func reactTokenRenewal(t *testing.T, api *front, page *reactPage) {
 	page.mu.Unlock()
 	if len(streams) < 2 || resumed == 0 || minted < len(streams) {
 		t.Errorf("%d live streams opened, %d resumed with Last-Event-ID, %d tokens minted; want the stream reopened after its token expired", len(streams), resumed, minted)
+	}
+}
+
+// reactFallback: with the live stream cut and refused, the monitor polls
+// and still shows a new job through to its end; when streams are allowed
+// again it goes live, resuming where it was.
+func reactFallback(t *testing.T, b *browser, svc *proc, api *front, token string) {
+	api.cut()
+	b.waitFor("the polling state", `document.querySelector('.reportd-monitor').dataset.mode === 'polling'`, 10*time.Second)
+	id := createV1(t, svc.URL, token, "Rice prices, polled")
+	b.waitFor("the job to succeed through polling", reactRow(id)+`?.dataset.status === 'succeeded'`, 30*time.Second)
+	b.waitFor("the statistics through polling", reactStat("succeeded")+` === '3'`, 10*time.Second)
+	api.restore()
+	b.waitFor("live again", `document.querySelector('.reportd-monitor').dataset.mode === 'live'`, 15*time.Second)
+	streams := api.requests(func(r request) bool { return r.path == "/v1/events" && r.status == http.StatusOK })
+	if last := streams[len(streams)-1]; last.lastEventID == "" {
+		t.Errorf("the stream came back without Last-Event-ID")
 	}
 }
 
