@@ -105,7 +105,9 @@ function Statistics({ stats }: { stats: Stats }) {
   )
 }
 
-function JobRow({ job, onChanged, onSelect }: { job: Job; onChanged: (job: Job) => void; onSelect?: (job: Job) => void }) {
+function JobRow(
+  { job, onChanged, onSelect }: { job: Job; onChanged: (job: Job) => void; onSelect?: (job: Job) => void },
+) {
   const client = useReportdClient()
   const [busy, setBusy] = useState(false)
   const [problem, setProblem] = useState<string | null>(null)
@@ -134,7 +136,14 @@ function JobRow({ job, onChanged, onSelect }: { job: Job; onChanged: (job: Job) 
         aria-valuenow={job.percent}
         style={{ background: '#e5e7eb', borderRadius: 4, height: 6, overflow: 'hidden' }}
       >
-        <div style={{ width: `${job.percent}%`, height: '100%', background: barColor(job.status), transition: 'width .3s' }} />
+        <div
+          style={{
+            width: `${job.percent}%`,
+            height: '100%',
+            background: barColor(job.status),
+            transition: 'width .3s',
+          }}
+        />
       </div>
       <span className="reportd-monitor__percent">{job.percent}%</span>
       {job.status === 'running' && job.eta_seconds != null && job.eta_seconds > 0 && (
@@ -144,12 +153,23 @@ function JobRow({ job, onChanged, onSelect }: { job: Job; onChanged: (job: Job) 
       {problem && <p className="reportd-monitor__job-error" role="alert">{problem}</p>}
       <span className="reportd-monitor__actions" style={{ display: 'inline-flex', gap: '.5em', marginLeft: '.75em' }}>
         {!isFinal(job.status) && (
-          <button type="button" className="reportd-monitor__cancel" onClick={cancel} disabled={busy} aria-label={`Cancel: ${short}`}>
+          <button
+            type="button"
+            className="reportd-monitor__cancel"
+            onClick={cancel}
+            disabled={busy}
+            aria-label={`Cancel: ${short}`}
+          >
             {busy ? 'Cancelling…' : 'Cancel'}
           </button>
         )}
         {onSelect && (
-          <button type="button" className="reportd-monitor__open" onClick={() => onSelect(job)} aria-label={`Open: ${short}`}>
+          <button
+            type="button"
+            className="reportd-monitor__open"
+            onClick={() => onSelect(job)}
+            aria-label={`Open: ${short}`}
+          >
             Open
           </button>
         )}

@@ -1,7 +1,7 @@
 import { readEventStream, type StreamEvent } from './stream.js'
 import {
-  isFinal,
   type ActiveJobs,
+  isFinal,
   type Job,
   type JobPage,
   type ListOptions,
@@ -61,11 +61,20 @@ export interface WatchHandlers {
   onError?: (error: unknown) => void
 }
 
+/** The options a client runs with, defaults applied. */
+interface Settings {
+  getToken: ClientOptions['getToken']
+  onUnauthorized?: ClientOptions['onUnauthorized']
+  pollInterval: number
+  minRetry: number
+  maxRetry: number
+  idleTimeout: number
+}
+
 /** ReportdClient calls the reportd REST API (/v1) as the signed-in user. */
 export class ReportdClient {
   readonly baseUrl: string
-  readonly options: Readonly<Required<Omit<ClientOptions, 'baseUrl' | 'onUnauthorized' | 'fetch'>>> &
-    Pick<ClientOptions, 'onUnauthorized'>
+  readonly options: Readonly<Settings>
   readonly fetch: typeof fetch
 
   constructor(options: ClientOptions) {
@@ -97,16 +106,26 @@ export class ReportdClient {
   }
 
   /** One call; a 401 asks onUnauthorized and retries once when it says so. */
-  async request<T>(method: string, path: string, o: { body?: unknown; query?: Record<string, string | number | string[] | undefined> } = {}): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      const headers = await this.headers(o.body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' })
+  async request<T>(
+    method: string,
+    path: string,
+    o: { body?: unknown; query?: Record<string, string | number | string[] | undefined> } = {},
+  ): Promise<T> {
+    for (let attempt = 0;; attempt++) {
+      const headers = await this.headers(
+        o.body === undefined
+          ? { Accept: 'application/json' }
+          : { Accept: 'application/json', 'Content-Type': 'application/json' },
+      )
       const res = await this.fetch(this.url(path, o.query), {
         method,
         headers,
         cache: 'no-store',
         body: o.body === undefined ? undefined : JSON.stringify(o.body),
       })
-      if (res.status === 401 && attempt === 0 && this.options.onUnauthorized && await this.options.onUnauthorized()) continue
+      if (res.status === 401 && attempt === 0 && this.options.onUnauthorized && await this.options.onUnauthorized()) {
+        continue
+      }
       if (res.status === 204) return undefined as T
       const data: unknown = await res.json().catch(() => null)
       if (!res.ok) throw new ApiError(res.status, data)
@@ -124,7 +143,9 @@ export class ReportdClient {
 
   listJobs(o: ListOptions = {}): Promise<JobPage> {
     const status = o.status === undefined ? undefined : ([] as string[]).concat(o.status)
-    return this.request('GET', '/v1/jobs', { query: { status, model: o.model, summary_id: o.summaryId, limit: o.limit, cursor: o.cursor } })
+    return this.request('GET', '/v1/jobs', {
+      query: { status, model: o.model, summary_id: o.summaryId, limit: o.limit, cursor: o.cursor },
+    })
   }
 
   cancelJob(id: string): Promise<Job> {

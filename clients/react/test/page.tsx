@@ -27,7 +27,12 @@ function ActiveBadge() {
 function Watched({ id }: { id: string }) {
   const { job, notFound } = useReportJob(id)
   return (
-    <section id="watched" data-status={job?.status ?? ''} data-percent={job?.percent ?? ''} data-not-found={String(notFound)}>
+    <section
+      id="watched"
+      data-status={job?.status ?? ''}
+      data-percent={job?.percent ?? ''}
+      data-not-found={String(notFound)}
+    >
       <h2>Watching {id}</h2>
       <pre>{job?.result ?? ''}</pre>
     </section>
