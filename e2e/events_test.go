@@ -42,6 +42,11 @@ func listen(t *testing.T, url, token string, headers ...string) (<-chan jobEvent
 	if err != nil {
 		t.Fatal(err)
 	}
+	return readEvents(t, resp), resp
+}
+
+// readEvents delivers the events of a stream's body until it ends.
+func readEvents(t *testing.T, resp *http.Response) <-chan jobEvent {
 	t.Cleanup(func() { resp.Body.Close() })
 	out := make(chan jobEvent, 1000)
 	go func() {
@@ -55,7 +60,7 @@ func listen(t *testing.T, url, token string, headers ...string) (<-chan jobEvent
 			out <- ev
 		}
 	}()
-	return out, resp
+	return out
 }
 
 func nextEvent(t *testing.T, c <-chan jobEvent, within time.Duration) (jobEvent, bool) {

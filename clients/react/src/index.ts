@@ -1,0 +1,15 @@
+// @reportd/react: React hooks and a monitor component for reportd, the
+// report job service, talking to its REST API with the user's access token.
+export { ApiError, ReportdClient } from './client.js'
+export type { ClientOptions, Watch, WatchHandlers } from './client.js'
+export { ReportdProvider, useJobsFeed, useReportdClient } from './context.js'
+export type { JobsListener } from './context.js'
+export { ReportJobsMonitor } from './ReportJobsMonitor.js'
+export type { ReportJobsMonitorProps } from './ReportJobsMonitor.js'
+export { readEventStream } from './stream.js'
+export type { StreamEvent } from './stream.js'
+export { isFinal } from './types.js'
+export type { ActiveJobs, Job, JobPage, ListOptions, LiveMode, NewJob, Stats, Status } from './types.js'
+export { useActiveJobs } from './useActiveJobs.js'
+export { useReportJob } from './useReportJob.js'
+export type { ReportJobState } from './useReportJob.js'
