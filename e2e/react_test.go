@@ -41,7 +41,9 @@ func TestReactPackage(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			env, p := b.env(t)
-			env["DEMO_CHUNK_DELAY"], env["PROGRESS_INTERVAL"] = "60ms", "100ms"
+			// A demo job takes about 8 s: long enough that Cancel lands while
+			// it runs, even when a loaded machine delays the click.
+			env["DEMO_CHUNK_DELAY"], env["PROGRESS_INTERVAL"] = "150ms", "100ms"
 			env["WORKER_POLL_INTERVAL"], env["STREAM_POLL_INTERVAL"] = "50ms", "200ms"
 			env["RATE_LIMIT_PER_SECOND"] = "0"
 			adaID, ada := user(t, p)
