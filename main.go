@@ -37,10 +37,6 @@ import (
 	"github.com/polaris/reportd/worker"
 )
 
-// systemPrompt precedes every prompt, as the old route's preamble did.
-const systemPrompt = "You are a careful research assistant. Write a well-structured report in Markdown " +
-	"that answers the request below, cites its sources, and says plainly where evidence is thin."
-
 func main() {
 	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "reportd:", err)
@@ -80,14 +76,9 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return logging.New(w, l)
 }
 
-// storage is the job store in its four roles: caller-facing store, the
-// worker's queue, the webhook outbox, and the monitor of the queue gauges.
-// Both stores play all four.
-type storage = metrics.Backend
-
 // stores opens the Supabase store, or the memory store when no project is
 // configured.
-func stores(cfg config.Config) (storage, error) {
+func stores(cfg config.Config) (report.Backend, error) {
 	if !cfg.Supabase.Enabled() {
 		return memory.New(nil), nil
 	}
@@ -130,7 +121,8 @@ func verifier(ctx context.Context, cfg config.Config, log *slog.Logger, stdout i
 
 func router(cfg config.Config) *llm.Router {
 	l := cfg.LLM
-	r := &llm.Router{DefaultModel: l.PerplexityModel, AnthropicModel: l.AnthropicModel, Demo: llm.Demo{Delay: l.DemoChunkDelay}}
+	r := &llm.Router{DefaultModel: l.PerplexityModel, AnthropicModel: l.AnthropicModel, QuestionnaireModel: l.AnthropicModel,
+		Demo: llm.Demo{Delay: l.DemoChunkDelay}}
 	if r.DefaultModel == "" {
 		r.DefaultModel = report.DefaultModel
 	}
@@ -181,17 +173,18 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		log.Warn("memory mode keeps jobs inside one process: run MODE=all, or configure SUPABASE_URL to split API and worker")
 	}
 
-	hub := live.New()
-	var notifier report.Notifier
+	stop := make(chan struct{}) // closed when the HTTP server shuts down: live streams end
+	sc := cfg.Server.Streams
+	hub := live.New(live.Config{Store: store, Poll: sc.PollInterval, MaxPerUser: sc.MaxPerUser, Stop: stop, Log: log})
 	var w *worker.Worker
 	ready := map[string]func(context.Context) error{}
 	if cfg.Mode != config.ModeAPI {
 		wc := workerConfig(cfg, models)
-		wc.Observer = hub // live streams in this process hear of the worker's writes at once
+		wc.Changes = hub // live views in this process hear of the worker's writes at once
 		wc.Recorder = m
 		w = worker.New(wc, store, models, log)
+		hub.Listen(w.OnChange) // jobs created and cancelled through the API here reach the worker at once
 		m.CountRunning(w.Running)
-		notifier = w
 		ready["worker"] = w.Healthy // repeated claim failures: no job of any user starts
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -215,8 +208,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		if err != nil {
 			return err
 		}
-		stop := make(chan struct{})
-		deps := apiDeps(cfg, store, models, notifier, hub, v, stop, log)
+		deps := apiDeps(cfg, store, models, hub, v, stop, log)
 		for name, check := range ready {
 			deps.Ready[name] = check
 		}
@@ -230,16 +222,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	return err
 }
 
-func apiDeps(cfg config.Config, store storage, models report.Models, notifier report.Notifier,
-	hub *live.Hub, v *auth.Verifier, stop chan struct{}, log *slog.Logger) handlers.Deps {
+func apiDeps(cfg config.Config, store report.Backend, models report.Models, hub *live.Hub, v *auth.Verifier,
+	stop chan struct{}, log *slog.Logger) handlers.Deps {
 	sc := cfg.Server
 	d := handlers.Deps{
-		Store: store, Models: models, Notifier: notifier, Feed: hub, Maintenance: store, Deliveries: store, Verifier: v,
-		Limits: limits(cfg), MaxAttempts: cfg.Worker.MaxAttempts, MaxBody: sc.MaxBodyBytes,
-		CORSOrigins: sc.CORSOrigins, HSTSMaxAge: sc.HSTSMaxAge, Stop: stop, Log: log,
-		QuestionnaireModel: cfg.LLM.AnthropicModel,
-		RateLimit:          handlers.RateLimit{PerSecond: sc.RateLimit.PerSecond, Burst: sc.RateLimit.Burst},
-		Streams:            handlers.Streams{Poll: sc.Streams.PollInterval, Heartbeat: sc.Streams.HeartbeatInterval},
+		Store: store, Models: models, Changes: hub, Live: hub, Maintenance: store, Deliveries: store, Verifier: v,
+		Limits: limits(cfg), MaxAttempts: cfg.Worker.MaxAttempts, Stop: stop, Log: log,
+		HTTP: handlers.HTTP{
+			MaxBody: sc.MaxBodyBytes, CORSOrigins: sc.CORSOrigins, HSTSMaxAge: sc.HSTSMaxAge,
+			RateLimit: handlers.RateLimit{PerSecond: sc.RateLimit.PerSecond, Burst: sc.RateLimit.Burst},
+			Heartbeat: sc.Streams.HeartbeatInterval,
+		},
 	}
 	d.Ready = map[string]func(context.Context) error{}
 	if cfg.Supabase.JWKSURL != "" {
@@ -263,7 +256,7 @@ func workerConfig(cfg config.Config, models *llm.Router) worker.Config {
 		HeartbeatInterval: w.HeartbeatInterval, ProgressInterval: w.ProgressInterval,
 		PerUserLimit: w.PerUserLimit, JobTimeout: w.JobTimeout,
 		ShutdownGrace: cfg.Server.ShutdownGrace, RetryBase: w.RetryBaseDelay, RetryMax: w.RetryMaxDelay,
-		SystemPrompt: systemPrompt, Timeout: models.Timeout,
+		Timeout: models.Timeout,
 	}
 }
 

@@ -76,7 +76,7 @@ func TestRouterWiring(t *testing.T) {
 	}
 	r := router(cfg)
 	for in, want := range map[string]string{"": "sonar", "gpt-4o": "gpt-4o", "claude": "claude-sonnet-4-5", "Llama3": "Llama3", "demo": "demo"} {
-		if got, err := r.Resolve(in); err != nil || got != want {
+		if got, err := r.Resolve(in, false); err != nil || got != want {
 			t.Errorf("Resolve(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
@@ -108,7 +108,7 @@ func TestPageSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := pageSettings(memory, secret)
-	if p.DevSignIn == nil || p.DefaultModel != "demo" {
+	if p.DevSignIn == nil {
 		t.Fatalf("memory mode: %+v", p)
 	}
 	v, _ := auth.New(t.Context(), auth.Config{HS256Secret: secret})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/polaris/reportd/config"
 	"github.com/polaris/reportd/metrics"
+	"github.com/polaris/reportd/report"
 )
 
 // serveObservability starts the metrics and profiling listeners that are
@@ -22,7 +23,7 @@ import (
 // gauges are sampled only where the store has service authority (always in
 // memory mode; with SUPABASE_SERVICE_ROLE_KEY on Supabase).
 func serveObservability(ctx context.Context, g *errgroup.Group, cfg config.Config, m *metrics.Metrics,
-	store metrics.Backend, ready map[string]func(context.Context) error, log *slog.Logger) error {
+	store report.Backend, ready map[string]func(context.Context) error, log *slog.Logger) error {
 	o := cfg.Observability
 	if o.MetricsAddr != "" {
 		l, err := net.Listen("tcp", o.MetricsAddr)
@@ -87,7 +88,7 @@ func serveAux(ctx context.Context, l net.Listener, h http.Handler, writeTimeout 
 // readiness answers like the API's /readyz: 200 when the store answers and
 // every check passes (the worker's: its claims work), else 503 naming what
 // failed.
-func readiness(store metrics.Backend, checks map[string]func(context.Context) error, log *slog.Logger) http.Handler {
+func readiness(store report.Backend, checks map[string]func(context.Context) error, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()

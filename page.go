@@ -7,8 +7,6 @@ import (
 	"github.com/polaris/reportd/auth"
 	"github.com/polaris/reportd/config"
 	"github.com/polaris/reportd/handlers"
-	"github.com/polaris/reportd/llm"
-	"github.com/polaris/reportd/report"
 )
 
 // devTokenTTL is how long a dev sign-in lasts; the page signs in again
@@ -20,8 +18,7 @@ const devTokenTTL = time.Hour
 // the secret the verifier trusts. With SUPABASE_URL set there is no dev
 // sign-in at all.
 func pageSettings(cfg config.Config, secret []byte) handlers.Page {
-	def, models := pageModels(cfg)
-	p := handlers.Page{SupabaseURL: cfg.Supabase.URL, AnonKey: cfg.Supabase.AnonKey.Reveal(), DefaultModel: def, Models: models}
+	p := handlers.Page{SupabaseURL: cfg.Supabase.URL, AnonKey: cfg.Supabase.AnonKey.Reveal()}
 	if cfg.Supabase.Enabled() || len(secret) == 0 {
 		return p
 	}
@@ -35,27 +32,4 @@ func pageSettings(cfg config.Config, secret []byte) handlers.Page {
 		return id, token, now.Add(devTokenTTL), err
 	}
 	return p
-}
-
-// pageModels suggests models for the page's form: those of the configured
-// providers, and the demo model, which needs none. The default is the
-// service's default model when its provider is configured, else demo.
-func pageModels(cfg config.Config) (string, []string) {
-	var models []string
-	l := cfg.LLM
-	if l.Perplexity.APIKey.Set() {
-		models = append(models, "sonar", "sonar-pro", "sonar-reasoning", "sonar-reasoning-pro")
-	}
-	if l.Anthropic.APIKey.Set() {
-		models = append(models, "claude")
-	}
-	models = append(models, llm.DemoModel)
-	def := llm.DemoModel
-	if l.Perplexity.APIKey.Set() {
-		def = l.PerplexityModel
-		if def == "" {
-			def = report.DefaultModel
-		}
-	}
-	return def, models
 }

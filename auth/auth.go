@@ -177,7 +177,8 @@ func (v *Verifier) user(token string, claims Claims) (report.Caller, error) {
 	case !report.ValidUUID(claims.Subject):
 		return report.Caller{}, unauthenticated("the access token has no valid user id (sub)")
 	}
-	return report.Caller{UserID: strings.ToLower(claims.Subject), Role: report.RoleUser, Token: token}, nil
+	return report.Caller{UserID: strings.ToLower(claims.Subject), Role: report.RoleUser, Token: token,
+		Expires: claims.ExpiresAt.Time}, nil
 }
 
 // service accepts a service_role token only when the key that verified it
@@ -194,7 +195,7 @@ func (v *Verifier) service(t *jwt.Token, claims Claims) (report.Caller, error) {
 	if v.issuer != "" && claims.Issuer != v.issuer && claims.Issuer != legacyIssuer {
 		return report.Caller{}, unauthenticated("the token was issued by another project (iss)")
 	}
-	return report.Caller{Role: report.RoleService}, nil
+	return report.Caller{Role: report.RoleService, Expires: claims.ExpiresAt.Time}, nil
 }
 
 // isSecretKey compares in constant time; hashing first keeps the key's

@@ -59,6 +59,7 @@ type CallerRateLimit struct {
 type Streams struct {
 	PollInterval      time.Duration // re-read the store this often (changes made by other instances)
 	HeartbeatInterval time.Duration // keep-alive comment this often
+	MaxPerUser        int           // open streams per user on one instance (0: no limit)
 }
 
 // Supabase locates the project. With no URL the service uses its in-memory
@@ -186,6 +187,7 @@ func loadServer(r *reader) Server {
 		Streams: Streams{
 			PollInterval:      r.duration("STREAM_POLL_INTERVAL", time.Second, 10*time.Millisecond, time.Minute),
 			HeartbeatInterval: r.duration("STREAM_HEARTBEAT_INTERVAL", 15*time.Second, 100*time.Millisecond, 10*time.Minute),
+			MaxPerUser:        r.integer("STREAM_MAX_PER_USER", 20, 0, 100_000),
 		},
 	}
 }

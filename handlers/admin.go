@@ -21,19 +21,19 @@ func (h *handler) operatorStats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := h.store.OperatorStats(c.Request().Context(), callerOf(c), w)
+	st, err := h.Store.OperatorStats(c.Request().Context(), callerOf(c), w)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, st)
+	return c.JSON(http.StatusOK, operatorStatsViewOf(st))
 }
 
 // cleanup handles POST /v1/admin/cleanup: cleanup_expired_report_jobs() now.
 func (h *handler) cleanup(c echo.Context) error {
-	if h.maintenance == nil {
+	if h.Maintenance == nil {
 		return report.Errorf(report.ErrUnavailable, "cleanup is not available on this instance")
 	}
-	n, err := h.maintenance.Cleanup(c.Request().Context())
+	n, err := h.Maintenance.Cleanup(c.Request().Context())
 	if err != nil {
 		return err
 	}

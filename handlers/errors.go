@@ -17,10 +17,16 @@ import (
 // for people (the old route's messages are kept word for word); "code" is
 // stable for programs.
 type errorBody struct {
-	Error     string              `json:"error"`
-	Code      string              `json:"code"`
-	Fields    []report.FieldError `json:"fields,omitempty"`
-	RequestID string              `json:"request_id,omitempty"`
+	Error     string      `json:"error"`
+	Code      string      `json:"code"`
+	Fields    []fieldView `json:"fields,omitempty"`
+	RequestID string      `json:"request_id,omitempty"`
+}
+
+// fieldView is one field's problem in an error body.
+type fieldView struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 // apiError is an error a handler returns with its HTTP answer decided.
@@ -56,7 +62,10 @@ func renderError(log *slog.Logger) echo.HTTPErrorHandler {
 			log.ErrorContext(c.Request().Context(), "request failed", "status", e.status, "err", err,
 				"request_id", requestID(c), "method", c.Request().Method, "path", c.Path())
 		}
-		body := errorBody{Error: e.message, Code: e.code, Fields: e.fields, RequestID: requestID(c)}
+		body := errorBody{Error: e.message, Code: e.code, RequestID: requestID(c)}
+		for _, f := range e.fields {
+			body.Fields = append(body.Fields, fieldView{Field: f.Field, Message: f.Message})
+		}
 		if c.Request().Method == http.MethodHead {
 			_ = c.NoContent(e.status)
 			return
@@ -93,10 +102,10 @@ func classifyError(err error) *apiError {
 		}
 		return &apiError{status: status, code: "invalid_request", message: verr.Error(), fields: verr.Fields}
 	}
-	var rl *report.RateLimitError
-	if errors.As(err, &rl) {
-		secs := int((rl.RetryAfter + time.Second - 1) / time.Second)
-		return &apiError{status: http.StatusTooManyRequests, code: "rate_limited", message: rl.Error(),
+	var limited *report.LimitError
+	if errors.As(err, &limited) {
+		secs := int((limited.RetryAfter + time.Second - 1) / time.Second)
+		return &apiError{status: http.StatusTooManyRequests, code: "rate_limited", message: limited.Message,
 			header: http.Header{"Retry-After": {strconv.Itoa(max(secs, 1))}}}
 	}
 	return fromDomain(err)
@@ -113,6 +122,7 @@ var domainStatus = []struct {
 	{report.ErrForbidden, http.StatusForbidden, "forbidden", "Not allowed"},
 	{report.ErrConflict, http.StatusConflict, "conflict", "The request conflicts with the job's state"},
 	{report.ErrInvalid, http.StatusBadRequest, "invalid_request", "The request is invalid"},
+	{report.ErrLimited, http.StatusTooManyRequests, "rate_limited", "A limit was reached; try again later"},
 	{report.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "The job store is unavailable; try again shortly"},
 }
 

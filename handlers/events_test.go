@@ -123,7 +123,7 @@ func (g *gatedGenerator) Generate(ctx context.Context, _ report.Prompt, emit fun
 func (a *api) startWorker(gen report.Generator) {
 	a.t.Helper()
 	w := worker.New(worker.Config{Concurrency: 2, PollInterval: 20 * time.Millisecond, ProgressInterval: 10 * time.Millisecond,
-		Observer: a.hub, ShutdownGrace: time.Millisecond}, a.backend.queue, gen, nil)
+		Changes: a.hub, ShutdownGrace: time.Millisecond}, a.backend.queue, gen, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(ctx) }()
@@ -228,7 +228,7 @@ func waitStatus(t *testing.T, a *api, token, jobID, want string) {
 // API; a deleted job ends its own stream with a "deleted" event.
 func TestStreamsFollowAPIChanges(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t, func(d *Deps) { d.Streams.Poll = time.Hour }) // only local announcements wake streams
+	a := newAPI(t, pollEvery(time.Hour)) // only local announcements wake streams
 	_, token := a.user()
 	all := a.stream("/v1/events", token)
 	jobID := a.create(token, map[string]any{"prompt": "p", "model": "demo"})
@@ -253,7 +253,7 @@ func TestStreamsFollowAPIChanges(t *testing.T) {
 func TestStreamsOutliveServerTimeouts(t *testing.T) {
 	t.Parallel()
 	b := memoryBackend()
-	a := newAPIOn(t, b, func(d *Deps) { d.Streams.Heartbeat = 50 * time.Millisecond })
+	a := newAPIOn(t, b, func(d *Deps) { d.HTTP.Heartbeat = 50 * time.Millisecond })
 	srv := httptest.NewUnstartedServer(a.srv.Config.Handler)
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
 	srv.Start()

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/polaris/reportd/llm"
 )
 
 // response_format reaches the job's metadata (where the worker reads it);
@@ -53,7 +55,9 @@ func TestResponseFormat(t *testing.T) {
 func TestQuestionnaireModel(t *testing.T) {
 	t.Parallel()
 	body := `{"prompt":"p","report_type":"dynamic_questionnaire","report_id":"s-1"}`
-	served := newAPI(t, func(d *Deps) { d.QuestionnaireModel = "demo" })
+	served := newAPI(t, func(d *Deps) {
+		d.Models = &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{}, QuestionnaireModel: "demo", OpenAI: openAINowhere()}
+	})
 	id, token := served.user()
 	r := served.do("POST", "/api/reportJobsDb", token, body)
 	if r.status != http.StatusAccepted {
@@ -69,7 +73,9 @@ func TestQuestionnaireModel(t *testing.T) {
 		t.Fatalf("a greeting without a model: %d %s", r.status, r.body)
 	}
 
-	unserved := newAPI(t, func(d *Deps) { d.QuestionnaireModel = "claude-sonnet-4-5" })
+	unserved := newAPI(t, func(d *Deps) {
+		d.Models = &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{}, QuestionnaireModel: "claude-sonnet-4-5"}
+	})
 	_, token = unserved.user()
 	r = unserved.do("POST", "/api/reportJobsDb", token, body)
 	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), `model \"claude-sonnet-4-5\" needs ANTHROPIC_API_KEY`) {

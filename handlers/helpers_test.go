@@ -107,13 +107,20 @@ type api struct {
 	recorded *[]exchange
 }
 
+// recordingNotifier hears what a local worker would: new and stopped jobs.
 type recordingNotifier struct {
 	created   chan string
 	cancelled chan string
 }
 
-func (n *recordingNotifier) JobCreated(id string)   { n.created <- id }
-func (n *recordingNotifier) JobCancelled(id string) { n.cancelled <- id }
+func (n *recordingNotifier) hear(c report.Change) {
+	switch c.Kind {
+	case report.ChangeCreated:
+		n.created <- c.JobID
+	case report.ChangeStopped:
+		n.cancelled <- c.JobID
+	}
+}
 
 func newAPI(t *testing.T, mods ...func(*Deps)) *api {
 	t.Helper()
@@ -126,12 +133,15 @@ func newAPIOn(t *testing.T, b backend, mods ...func(*Deps)) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := live.New()
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	hub := live.New(live.Config{Store: b.store, Poll: 50 * time.Millisecond, Stop: stop})
 	n := &recordingNotifier{created: make(chan string, 1000), cancelled: make(chan string, 1000)}
+	hub.Listen(n.hear)
 	d := Deps{
-		Store: b.store, Models: &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{}}, Notifier: n, Feed: hub,
-		Maintenance: b.queue, Verifier: v, Limits: report.DefaultLimits, MaxAttempts: 3, MaxBody: 1 << 20,
-		CORSOrigins: []string{"*"}, Streams: Streams{Poll: 50 * time.Millisecond, Heartbeat: time.Second},
+		Store: b.store, Models: &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{}}, Changes: hub, Live: hub,
+		Maintenance: b.queue, Verifier: v, Limits: report.DefaultLimits, MaxAttempts: 3, Stop: stop,
+		HTTP: HTTP{MaxBody: 1 << 20, CORSOrigins: []string{"*"}, Heartbeat: time.Second},
 	}
 	if ds, ok := b.queue.(Deliveries); ok {
 		d.Deliveries = ds
@@ -142,6 +152,26 @@ func newAPIOn(t *testing.T, b backend, mods ...func(*Deps)) *api {
 	srv := httptest.NewServer(New(d))
 	t.Cleanup(srv.Close)
 	return &api{t: t, srv: srv, store: b.store, backend: b, hub: hub, notify: n}
+}
+
+// withOpenAIOnly configures OpenAI (at an address nothing answers) and no
+// other provider, so the default model (sonar) is one this service cannot
+// serve.
+func withOpenAIOnly(d *Deps) {
+	d.Models = &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{}, OpenAI: openAINowhere()}
+}
+
+func openAINowhere() *llm.Provider {
+	return llm.NewOpenAI(llm.ProviderConfig{BaseURL: "http://127.0.0.1:9", APIKey: "unused"})
+}
+
+// pollEvery gives the API a hub whose readers re-read the store only every
+// poll (so only this process's announcements wake its streams sooner).
+func pollEvery(poll time.Duration) func(*Deps) {
+	return func(d *Deps) {
+		hub := live.New(live.Config{Store: d.Store, Poll: poll, Stop: d.Stop})
+		d.Live, d.Changes = hub, hub
+	}
 }
 
 // user returns a fresh user's id and bearer token.

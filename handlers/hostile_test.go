@@ -104,7 +104,7 @@ func fuzzAPI(f *testing.F) (func() *echo.Echo, string) {
 	}
 	return func() *echo.Echo {
 		return New(Deps{Store: memory.New(nil), Models: &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{}}, Verifier: v,
-			Limits: report.DefaultLimits, MaxAttempts: 3, MaxBody: 64 << 10})
+			Limits: report.DefaultLimits, MaxAttempts: 3, HTTP: HTTP{MaxBody: 64 << 10}})
 	}, token
 }
 

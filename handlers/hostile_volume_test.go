@@ -117,7 +117,7 @@ func TestTenThousandHostileRequests(t *testing.T) {
 	var logs syncBuffer
 	a := newAPI(t, func(d *Deps) {
 		d.Log = slog.New(logging.Handler(slog.NewJSONHandler(&logs, nil)))
-		d.RateLimit = RateLimit{PerSecond: 1_000_000, Burst: 1_000_000} // the limiter would answer most of them 429
+		d.HTTP.RateLimit = RateLimit{PerSecond: 1_000_000, Burst: 1_000_000} // the limiter would answer most of them 429
 	})
 	id, valid := a.user()
 	expired, err := auth.MintUserToken(testSecret, id, "u@example.com", time.Minute, time.Now().Add(-time.Hour))

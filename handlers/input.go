@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -18,21 +16,14 @@ import (
 	"github.com/polaris/reportd/report"
 )
 
-// createRequest is the body that creates a job, on the old route and on
-// /v1/jobs. Pointers tell "absent or null" from a value.
+// createRequest is a create body, on the old route and on /v1/jobs: the
+// request as the domain takes it, plus the user a service caller names and
+// the fields this service does not know.
 type createRequest struct {
-	Prompt         *string
-	Model          *string
-	Temperature    *float64
-	MaxTokens      *int
-	SummaryID      *string
+	report.CreateRequest
 	UserID         *string
-	Metadata       json.RawMessage
-	ReportType     *string
-	ReportID       *string
-	ResponseFormat *string
-	IdempotencyKey *string
-	Unknown        []string // fields this service does not know
+	IdempotencyKey *string  // the body's; the Idempotency-Key header wins
+	Unknown        []string // fields this service does not know, sorted
 }
 
 // readBody reads a request body, answering 413 past the limit and 400 for
@@ -208,97 +199,4 @@ func objectField(v *report.ValidationError, f map[string]json.RawMessage, name s
 		return nil
 	}
 	return raw
-}
-
-// newJob applies the old route's defaults and builds the job to store.
-// source says which API created it; it goes into metadata with a timestamp,
-// after the request's fingerprint is taken (so a retry still matches).
-func (h *handler) newJob(r createRequest, key, source string, now time.Time) (report.NewJob, error) {
-	in := report.NewJob{
-		JobID: report.NewJobID(now), Prompt: deref(r.Prompt), Temperature: report.DefaultTemperature,
-		MaxTokens: report.DefaultMaxTokens, SummaryID: strings.ToLower(deref(r.SummaryID)),
-		IdempotencyKey: key, MaxAttempts: h.maxAttempts,
-	}
-	if r.Temperature != nil {
-		in.Temperature = *r.Temperature
-	}
-	if r.MaxTokens != nil {
-		in.MaxTokens = *r.MaxTokens
-	}
-	meta, err := userMetadata(r)
-	if err != nil {
-		return report.NewJob{}, err
-	}
-	in.Metadata = meta
-	v := &report.ValidationError{}
-	model, err := h.models.Resolve(h.modelFor(r, meta))
-	if err != nil {
-		var pub *report.Error
-		if !errors.As(err, &pub) {
-			return report.NewJob{}, err
-		}
-		v.Add("model", "%s", pub.Message)
-	}
-	in.Model = model
-	if err := h.limits.Check(in); err != nil {
-		var ve *report.ValidationError
-		if errors.As(err, &ve) {
-			v.Fields, v.TooLarge = append(ve.Fields, v.Fields...), ve.TooLarge
-		}
-	}
-	if err := v.OrNil(); err != nil {
-		return report.NewJob{}, err
-	}
-	in.RequestHash = report.Fingerprint(in)
-	in.Metadata = withSource(in.Metadata, source, now)
-	return in, nil
-}
-
-// userMetadata is the request's metadata with report_type and report_id
-// (given at the top level or inside metadata) kept in it.
-func userMetadata(r createRequest) (json.RawMessage, error) {
-	m, err := decodeMap(r.Metadata)
-	if err != nil {
-		return nil, &report.ValidationError{Fields: []report.FieldError{{Field: "metadata", Message: "metadata must be a JSON object"}}}
-	}
-	if r.ReportType != nil {
-		m["report_type"] = *r.ReportType
-	}
-	if r.ReportID != nil {
-		m["report_id"] = *r.ReportID
-	}
-	if err := setResponseFormat(m, r.ResponseFormat); err != nil {
-		return nil, err
-	}
-	return json.Marshal(m)
-}
-
-func withSource(meta json.RawMessage, source string, now time.Time) json.RawMessage {
-	m, _ := decodeMap(meta) // built by userMetadata: always an object
-	m["source"] = source
-	m["timestamp"] = now.UTC().Format(time.RFC3339Nano)
-	b, _ := json.Marshal(m)
-	return b
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-// decodeMap decodes a JSON object keeping numbers exact (json.Number), so
-// that re-encoding metadata never rounds a large number.
-func decodeMap(raw json.RawMessage) (map[string]any, error) {
-	m := map[string]any{}
-	if len(raw) == 0 {
-		return m, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	return m, nil
 }

@@ -32,34 +32,20 @@ type legacyCreated struct {
 // legacyCreate handles POST: create a job (or find the caller's job with the
 // same idempotency key) and answer 202 with where to poll.
 func (h *handler) legacyCreate(c echo.Context) error {
-	body, err := readBody(c, h.maxBody)
+	req, err := h.createBody(c, parseCreate)
 	if err != nil {
 		return err
-	}
-	req, err := parseCreate(body)
-	if err != nil {
-		return err
-	}
-	key := c.Request().Header.Get("Idempotency-Key")
-	if key == "" {
-		key = deref(req.IdempotencyKey)
 	}
 	caller, err := actor(c, req.UserID)
 	if err != nil {
 		return err
 	}
-	in, err := h.newJob(req, key, "api", h.now())
+	req.Source = "api"
+	out, err := h.creator.Create(c.Request().Context(), caller, req.CreateRequest)
 	if err != nil {
 		return err
 	}
-	job, created, err := h.store.Create(c.Request().Context(), caller, in)
-	if err != nil {
-		return err
-	}
-	if created {
-		h.created(job)
-	}
-	return c.JSON(http.StatusAccepted, legacyCreated{JobID: job.JobID, StatusURL: c.Path() + "?job_id=" + job.JobID})
+	return c.JSON(http.StatusAccepted, legacyCreated{JobID: out.Job.JobID, StatusURL: c.Path() + "?job_id=" + out.Job.JobID})
 }
 
 // legacyGet handles GET ?job_id=: the job's status for polling.
@@ -72,7 +58,7 @@ func (h *handler) legacyGet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	job, err := h.store.Get(c.Request().Context(), caller, jobID)
+	job, err := h.Store.Get(c.Request().Context(), caller, jobID)
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,9 @@ func TestLegacyDefaultsAndMetadata(t *testing.T) {
 
 func TestLegacyValidation(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	// A real provider is configured, but not Perplexity: the default model
+	// (sonar) is refused, naming what would enable it.
+	a := newAPI(t, withOpenAIOnly)
 	_, token := a.user()
 	long := strings.Repeat("é", 10_001)
 	cases := []struct {
@@ -91,7 +93,7 @@ func TestLegacyValidation(t *testing.T) {
 		{"summary_id not a uuid", map[string]any{"prompt": "p", "model": "demo", "summary_id": "abc"}, 400, "summary_id must be a uuid"},
 		{"metadata not an object", map[string]any{"prompt": "p", "model": "demo", "metadata": []int{1}}, 400, "metadata must be a JSON object"},
 		{"unknown model", map[string]any{"prompt": "p", "model": "mistral-nope"}, 400, `model "mistral-nope" is not supported`},
-		{"model of an unconfigured provider", map[string]any{"prompt": "p", "model": "gpt-4o"}, 400, `model "gpt-4o" needs OPENAI_API_KEY`},
+		{"model of an unconfigured provider", map[string]any{"prompt": "p", "model": "claude-sonnet-4-5"}, 400, `model "claude-sonnet-4-5" needs ANTHROPIC_API_KEY`},
 		{"default model needs its key", map[string]any{"prompt": "p"}, 400, "needs PERPLEXITY_API_KEY"},
 		{"not JSON", "prompt=hello", 400, "not valid JSON"},
 		{"a JSON array", "[1,2]", 400, "must be a JSON object"},

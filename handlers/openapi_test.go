@@ -212,7 +212,7 @@ func exerciseEveryEndpoint(t *testing.T, rec *[]exchange) {
 	a.do("POST", "/v1/admin/cleanup", token, nil)
 	a.do("POST", "/v1/admin/cleanup", svc, "{}", "Content-Type", "text/plain")
 
-	limited := newAPI(t, func(d *Deps) { d.RateLimit = RateLimit{PerSecond: 0.001, Burst: 1} })
+	limited := newAPI(t, func(d *Deps) { d.HTTP.RateLimit = RateLimit{PerSecond: 0.001, Burst: 1} })
 	limited.recorded = rec
 	_, lt := limited.user()
 	for _, e := range authedEndpoints {

@@ -33,9 +33,6 @@ type Page struct {
 	// AnonKey is the project's anon or publishable key, which browsers are
 	// meant to hold. A secret key here is never published (see publicKey).
 	AnonKey string
-	// DefaultModel and Models fill the page's model field.
-	DefaultModel string
-	Models       []string
 	// DevSignIn mints tokens for dev user names. Set it in memory mode
 	// only: nil leaves POST /v1/dev/token unrouted.
 	DevSignIn DevSignIn
@@ -73,7 +70,9 @@ type publicConfig struct {
 	Models          []string `json:"models"`
 }
 
-func newPage(p Page, log *slog.Logger) (*page, error) {
+// newPage prepares the page; its model field offers models (their default
+// first, the same one a job that names none gets).
+func newPage(p Page, models report.Models, log *slog.Logger) (*page, error) {
 	pg := &page{assets: map[string]asset{}, dev: p.DevSignIn, csp: pageCSP(p.SupabaseURL)}
 	err := fs.WalkDir(web.Files(), ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -92,9 +91,9 @@ func newPage(p Page, log *slog.Logger) (*page, error) {
 		}
 		return nil
 	})
-	pg.config = publicConfig{Auth: "none", DefaultModel: p.DefaultModel, Models: p.Models}
-	if pg.config.Models == nil {
-		pg.config.Models = []string{}
+	pg.config = publicConfig{Auth: "none", Models: []string{}}
+	if models != nil {
+		pg.config.DefaultModel, pg.config.Models = models.Default(), models.Suggested()
 	}
 	switch {
 	case p.SupabaseURL == "" && p.DevSignIn != nil:
@@ -203,7 +202,7 @@ func (h *handler) publicSettings(c echo.Context) error {
 // devToken handles POST /v1/dev/token (memory mode only): an access token
 // for the user a name stands for, in the shape of a Supabase session.
 func (h *handler) devToken(c echo.Context) error {
-	body, err := readBody(c, h.maxBody)
+	body, err := readBody(c, h.HTTP.MaxBody)
 	if err != nil {
 		return err
 	}
@@ -225,7 +224,7 @@ func (h *handler) devToken(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
-	now := h.now()
+	now := h.Now()
 	return c.JSON(http.StatusOK, map[string]any{
 		"access_token": token, "token_type": "bearer",
 		"expires_in": int(math.Round(expires.Sub(now).Seconds())), "expires_at": expires.Unix(),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/polaris/reportd/auth"
 	"github.com/polaris/reportd/internal/jwttest"
+	"github.com/polaris/reportd/llm"
 	"github.com/polaris/reportd/report"
 	"github.com/polaris/reportd/web"
 )
@@ -124,7 +125,7 @@ func TestPublicConfig(t *testing.T) {
 		page Page
 		auth string
 	}{
-		{"memory", Page{DevSignIn: devSignIn, DefaultModel: "demo", Models: []string{"demo"}}, "dev"},
+		{"memory", Page{DevSignIn: devSignIn}, "dev"},
 		{"project", Page{SupabaseURL: "https://abc.supabase.co", AnonKey: anon}, "supabase"},
 		{"publishable key", Page{SupabaseURL: "https://abc.supabase.co", AnonKey: "sb_publishable_abc"}, "supabase"},
 		{"secret key by mistake", Page{SupabaseURL: "https://abc.supabase.co", AnonKey: "sb_secret_abc"}, "none"},
@@ -255,5 +256,35 @@ func complete(t *testing.T, a *api, result, meta string) {
 	}
 	if err := a.backend.queue.Complete(t.Context(), report.LeaseOf(jobs[0]), report.Completion{Result: result, Metadata: json.RawMessage(meta)}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// /v1/config names as the default model the one a job that names none
+// really gets, whichever providers are configured.
+func TestPublicConfigDefaultModelIsTheCreateDefault(t *testing.T) {
+	t.Parallel()
+	perplexity := llm.NewPerplexity(llm.PerplexityAgent, llm.ProviderConfig{BaseURL: "http://127.0.0.1:1", APIKey: "k"})
+	for _, c := range []struct {
+		name   string
+		router *llm.Router
+		want   string
+	}{
+		{"no provider", &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{}}, "demo"},
+		{"perplexity", &llm.Router{DefaultModel: "sonar", Demo: llm.Demo{}, Perplexity: perplexity}, "sonar"},
+		{"perplexity, PERPLEXITY_MODEL", &llm.Router{DefaultModel: "sonar-pro", Demo: llm.Demo{}, Perplexity: perplexity}, "sonar-pro"},
+	} {
+		a := newAPI(t, func(d *Deps) { d.Models = c.router })
+		cfg := a.do("GET", "/v1/config", "", nil).json(t)
+		_, token := a.user()
+		r := a.do("POST", "/v1/jobs", token, map[string]any{"prompt": "no model named"})
+		if r.status != 201 {
+			t.Fatalf("%s: create without a model: %s", c.name, r)
+		}
+		if got := r.json(t)["model"]; cfg["default_model"] != c.want || got != c.want {
+			t.Errorf("%s: /v1/config says %v, the job got %v; want %s", c.name, cfg["default_model"], got, c.want)
+		}
+		if models, _ := cfg["models"].([]any); len(models) == 0 || models[0] != c.want {
+			t.Errorf("%s: suggested models %v do not start with the default", c.name, cfg["models"])
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -36,7 +37,8 @@ func rateLimit(cfg RateLimit, now func() time.Time) echo.MiddlewareFunc {
 				key = "service:" + caller.UserID
 			}
 			if wait, ok := l.allow(key); !ok {
-				return &report.RateLimitError{RetryAfter: wait}
+				return &report.LimitError{RetryAfter: wait,
+					Message: fmt.Sprintf("rate limit exceeded, retry after %s", wait.Round(time.Second))}
 			}
 			return next(c)
 		}

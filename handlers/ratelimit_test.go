@@ -11,7 +11,7 @@ import (
 // same user on the drop-in route's shared bucket, are unaffected by others.
 func TestRateLimitPerUser(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t, func(d *Deps) { d.RateLimit = RateLimit{PerSecond: 0.01, Burst: 3} })
+	a := newAPI(t, func(d *Deps) { d.HTTP.RateLimit = RateLimit{PerSecond: 0.01, Burst: 3} })
 	_, greedy := a.user()
 	_, modest := a.user()
 	for i := range 3 {

@@ -37,7 +37,7 @@ func (h *handler) result(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	job, err := h.store.Get(c.Request().Context(), caller, jobID)
+	job, err := h.Store.Get(c.Request().Context(), caller, jobID)
 	if err != nil {
 		return err
 	}

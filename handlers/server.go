@@ -19,35 +19,69 @@ import (
 	"github.com/polaris/reportd/report"
 )
 
-// Deps is what the API needs.
+// Deps is what the API needs. Fields left zero take the defaults of New.
 type Deps struct {
-	Store       report.Store
-	Models      report.Models
-	Notifier    report.Notifier // the local worker, or nil
-	Feed        report.Feed     // changes announced in this process, or nil (streams then poll only)
-	Maintenance Maintenance     // runs cleanup for operators, or nil
-	Verifier    Verifier
-	Ready       map[string]func(context.Context) error // readiness checks besides the store, by name
-	Limits      report.Limits
-	MaxAttempts int
-	MaxBody     int64
-	CORSOrigins []string
-	RateLimit   RateLimit
-	Streams     Streams
-	HSTSMaxAge  int             // seconds; 0 sends no Strict-Transport-Security
-	Stop        <-chan struct{} // closed when the server shuts down: live streams end
-	Log         *slog.Logger
-	Now         func() time.Time
-	// QuestionnaireModel is the model of questionnaire jobs that name none
-	// (ANTHROPIC_MODEL); empty: the default model.
-	QuestionnaireModel string
+	Store   report.Store
+	Models  report.Models
+	Changes report.Changes // hears of every write the API makes (the local worker, live views); nil: nobody
+	Live    report.Live    // live views for the event streams
+	// Maintenance runs cleanup for operators; nil: unavailable here.
+	Maintenance Maintenance
 	// Deliveries shows a finished job's webhook deliveries (report.Outbox
 	// implements it); nil leaves them out.
 	Deliveries Deliveries
+	Verifier   Verifier
+	// Ready are readiness checks besides the store, by name (the JWKS, the
+	// worker's claims).
+	Ready       map[string]func(context.Context) error
+	Limits      report.Limits
+	MaxAttempts int
+	HTTP        HTTP
 	// Page configures the monitor page at / (page.go).
 	Page Page
 	// Requests hears of every request (metrics); nil: nobody.
 	Requests RequestObserver
+	Stop     <-chan struct{} // closed when the server shuts down: live streams end
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// HTTP tunes the listener's answers.
+type HTTP struct {
+	MaxBody     int64 // request bodies; default 1 MiB
+	CORSOrigins []string
+	HSTSMaxAge  int // seconds; 0 sends no Strict-Transport-Security
+	RateLimit   RateLimit
+	// Heartbeat is how often a comment line keeps an idle event stream open
+	// through proxies. Default 15 s.
+	Heartbeat time.Duration
+	// StreamWriteTimeout ends a stream whose client stops reading. Default 30 s.
+	StreamWriteTimeout time.Duration
+}
+
+func (d Deps) withDefaults() Deps {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	// Lines logged with a request's context carry its id, whatever logger
+	// the API is given.
+	d.Log = slog.New(logging.Handler(d.Log.Handler()))
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Changes == nil {
+		d.Changes = nobody{}
+	}
+	if d.HTTP.MaxBody <= 0 {
+		d.HTTP.MaxBody = 1 << 20
+	}
+	if d.HTTP.Heartbeat <= 0 {
+		d.HTTP.Heartbeat = 15 * time.Second
+	}
+	if d.HTTP.StreamWriteTimeout <= 0 {
+		d.HTTP.StreamWriteTimeout = 30 * time.Second
+	}
+	return d
 }
 
 // RequestObserver hears of requests: when one starts, and when it has been
@@ -68,92 +102,51 @@ type Maintenance interface {
 }
 
 type handler struct {
-	store       report.Store
-	models      report.Models
-	notify      report.Notifier
-	feed        report.Feed
-	maintenance Maintenance
-	ready       map[string]func(context.Context) error
-	limits      report.Limits
-	maxAttempts int
-	maxBody     int64
-	streams     Streams
-	stop        <-chan struct{}
-	now         func() time.Time
-	log         *slog.Logger
-	// questionnaireModel: see Deps.QuestionnaireModel.
-	questionnaireModel string
-	deliveries         Deliveries
-	page               *page
+	Deps
+	creator report.Creator
+	page    *page
 }
 
 // New builds the Echo instance with every route.
 func New(d Deps) *echo.Echo {
-	h := newHandler(d)
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = renderError(h.log)
-	e.Use(dropOddRequestID)
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{RequestIDHandler: requestIDIntoContext}))
-	e.Use(logRequests(h.log, d.Requests))
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
-		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			h.log.ErrorContext(c.Request().Context(), "panic", "err", err, "request_id", requestID(c), "stack", string(stack))
-			return err
-		},
-	}))
-	e.Use(secureHeaders(d.HSTSMaxAge))
-	e.Use(limitBody(h.maxBody))
-	e.Use(restCORS(d.CORSOrigins))
-	routes(e, h, d)
-	return e
-}
-
-func newHandler(d Deps) *handler {
-	h := &handler{
-		store: d.Store, models: d.Models, notify: d.Notifier, feed: d.Feed, maintenance: d.Maintenance,
-		ready: d.Ready, limits: d.Limits, maxAttempts: d.MaxAttempts, maxBody: d.MaxBody,
-		streams: d.Streams.withDefaults(), stop: d.Stop, now: d.Now, log: d.Log,
-		questionnaireModel: d.QuestionnaireModel, deliveries: d.Deliveries,
-	}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
-	}
-	// Lines logged with a request's context carry its id, whatever logger
-	// the API is given.
-	h.log = slog.New(logging.Handler(h.log.Handler()))
-	if h.now == nil {
-		h.now = time.Now
-	}
-	if h.notify == nil {
-		h.notify = noNotifier{}
-	}
-	if h.feed == nil {
-		h.feed = noFeed{}
-	}
-	if h.maxBody <= 0 {
-		h.maxBody = 1 << 20
-	}
-	pg, err := newPage(d.Page, h.log)
+	d = d.withDefaults()
+	pg, err := newPage(d.Page, d.Models, d.Log)
 	if err != nil {
 		panic("the embedded monitor page does not load: " + err.Error()) // a build defect, not a runtime state
 	}
-	h.page = pg
-	return h
+	h := &handler{Deps: d, page: pg, creator: report.Creator{Store: d.Store, Models: d.Models, Limits: d.Limits,
+		MaxAttempts: d.MaxAttempts, Changes: d.Changes, Now: d.Now}}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = renderError(h.Log)
+	e.Use(dropOddRequestID)
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{RequestIDHandler: requestIDIntoContext}))
+	e.Use(logRequests(h.Log, d.Requests))
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			h.Log.ErrorContext(c.Request().Context(), "panic", "err", err, "request_id", requestID(c), "stack", string(stack))
+			return err
+		},
+	}))
+	e.Use(secureHeaders(d.HTTP.HSTSMaxAge))
+	e.Use(limitBody(d.HTTP.MaxBody))
+	e.Use(restCORS(d.HTTP.CORSOrigins))
+	routes(e, h)
+	return e
 }
 
 // routes registers every endpoint; this is the one place to read the API.
 // openapi.json describes the same endpoints for clients.
-func routes(e *echo.Echo, h *handler, d Deps) {
+func routes(e *echo.Echo, h *handler) {
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
 	e.GET("/openapi.json", openAPIDocument)
 	e.GET("/", h.servePage)
 	e.GET("/app/*", h.serveAsset)
 
-	auth := []echo.MiddlewareFunc{authenticate(d.Verifier), rateLimit(d.RateLimit, h.now), noStore}
+	auth := []echo.MiddlewareFunc{authenticate(h.Verifier), rateLimit(h.HTTP.RateLimit, h.Now), noStore}
 	for _, path := range []string{"/api/reportJobsDb", "/api/reportJobs"} {
-		g := e.Group(path, legacyCORS(d.CORSOrigins))
+		g := e.Group(path, legacyCORS(h.HTTP.CORSOrigins))
 		g.OPTIONS("", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
 		g.POST("", h.legacyCreate, auth...)
 		g.GET("", h.legacyGet, auth...)
@@ -172,7 +165,7 @@ func routes(e *echo.Echo, h *handler, d Deps) {
 	v1.GET("/stats/active", h.activeJobs, auth...)
 	v1.GET("/jobs/:job_id/result", h.result, auth...)
 	v1.GET("/config", h.publicSettings)
-	if d.Page.DevSignIn != nil && d.Page.SupabaseURL == "" {
+	if h.Page.DevSignIn != nil && h.Page.SupabaseURL == "" {
 		v1.POST("/dev/token", h.devToken)
 	}
 
@@ -193,14 +186,14 @@ func (h *handler) readyz(c echo.Context) error {
 	defer cancel()
 	checks := map[string]string{"store": "ok"}
 	ready := true
-	if err := h.store.Ping(ctx); err != nil {
-		h.log.WarnContext(ctx, "readiness: store unreachable", "err", err)
+	if err := h.Store.Ping(ctx); err != nil {
+		h.Log.WarnContext(ctx, "readiness: store unreachable", "err", err)
 		checks["store"], ready = "unreachable", false
 	}
-	for name, check := range h.ready {
+	for name, check := range h.Ready {
 		checks[name] = "ok"
 		if err := check(ctx); err != nil {
-			h.log.WarnContext(ctx, "readiness check failed", "check", name, "err", err)
+			h.Log.WarnContext(ctx, "readiness check failed", "check", name, "err", err)
 			checks[name], ready = "failing", false
 		}
 	}
@@ -215,21 +208,7 @@ func methodNotAllowed(echo.Context) error {
 	return newAPIError(http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed")
 }
 
-type noNotifier struct{}
+// nobody stands in when no one listens for changes.
+type nobody struct{}
 
-func (noNotifier) JobCreated(string)   {}
-func (noNotifier) JobCancelled(string) {}
-
-// noFeed stands in when no feed is wired: subscriptions never wake, so
-// streams rely on polling alone.
-type noFeed struct{}
-
-func (noFeed) Publish(...string)                       {}
-func (noFeed) Subscribe(...string) report.Subscription { return noSubscription{} }
-
-type noSubscription struct{}
-
-func (noSubscription) Changed() <-chan struct{} { return nil }
-func (noSubscription) Watch(...string)          {}
-func (noSubscription) Unwatch(...string)        {}
-func (noSubscription) Close()                   {}
+func (nobody) Announce(report.Change) {}

@@ -19,11 +19,7 @@ import (
 // for an Idempotency-Key the caller already used, 200 with that job when the
 // body is the same and 422 when it is not.
 func (h *handler) createJob(c echo.Context) error {
-	body, err := readBody(c, h.maxBody)
-	if err != nil {
-		return err
-	}
-	req, err := parseStrictCreate(body)
+	req, err := h.createBody(c, parseStrictCreate)
 	if err != nil {
 		return err
 	}
@@ -31,28 +27,37 @@ func (h *handler) createJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	key := c.Request().Header.Get("Idempotency-Key")
-	if key == "" {
-		key = deref(req.IdempotencyKey)
-	}
-	in, err := h.newJob(req, key, "api/v1", h.now())
-	if err != nil {
+	req.Source = "api/v1"
+	out, err := h.creator.Create(c.Request().Context(), caller, req.CreateRequest)
+	switch {
+	case err != nil:
 		return err
+	case !out.SameRequest:
+		return newAPIError(http.StatusUnprocessableEntity, "idempotency_key_reused",
+			"This Idempotency-Key was already used with a different request")
+	case !out.New:
+		return c.JSON(http.StatusOK, viewOf(out.Job))
 	}
-	job, created, err := h.store.Create(c.Request().Context(), caller, in)
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/jobs/"+out.Job.JobID)
+	return c.JSON(http.StatusCreated, viewOf(out.Job))
+}
+
+// createBody reads and parses a create body (parse is the route's parser),
+// with the Idempotency-Key header winning over the body's key.
+func (h *handler) createBody(c echo.Context, parse func([]byte) (createRequest, error)) (createRequest, error) {
+	body, err := readBody(c, h.HTTP.MaxBody)
 	if err != nil {
-		return err
+		return createRequest{}, err
 	}
-	if !created {
-		if job.RequestHash != "" && job.RequestHash != in.RequestHash {
-			return newAPIError(http.StatusUnprocessableEntity, "idempotency_key_reused",
-				"This Idempotency-Key was already used with a different request")
-		}
-		return c.JSON(http.StatusOK, viewOf(job))
+	req, err := parse(body)
+	if err != nil {
+		return req, err
 	}
-	h.created(job)
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/jobs/"+job.JobID)
-	return c.JSON(http.StatusCreated, viewOf(job))
+	req.CreateRequest.IdempotencyKey = c.Request().Header.Get("Idempotency-Key")
+	if req.CreateRequest.IdempotencyKey == "" && req.IdempotencyKey != nil {
+		req.CreateRequest.IdempotencyKey = *req.IdempotencyKey
+	}
+	return req, nil
 }
 
 // parseStrictCreate is parseCreate plus the REST API's rule that a field it
@@ -80,13 +85,13 @@ func (h *handler) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	job, err := h.store.Get(c.Request().Context(), caller, jobID)
+	job, err := h.Store.Get(c.Request().Context(), caller, jobID)
 	if err != nil {
 		return err
 	}
 	view := viewOf(job)
-	if _, ok := job.Deliverable(); ok && job.Status.Final() && h.deliveries != nil {
-		ds, err := h.deliveries.JobDeliveries(c.Request().Context(), caller, jobID)
+	if _, ok := job.Deliverable(); ok && job.Status.Final() && h.Deliveries != nil {
+		ds, err := h.Deliveries.JobDeliveries(c.Request().Context(), caller, jobID)
 		if err != nil {
 			return err
 		}
@@ -108,7 +113,7 @@ func (h *handler) listJobs(c echo.Context) error {
 	}
 	limit := f.Limit
 	f.Limit++ // one more tells whether another page exists
-	jobs, err := h.store.List(c.Request().Context(), caller, f)
+	jobs, err := h.Store.List(c.Request().Context(), caller, f)
 	if err != nil {
 		return err
 	}
@@ -123,11 +128,11 @@ func (h *handler) cancelJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	job, err := h.store.Cancel(c.Request().Context(), caller, jobID)
+	job, err := h.Store.Cancel(c.Request().Context(), caller, jobID)
 	if err != nil {
 		return err
 	}
-	h.stopped(job)
+	h.Changes.Announce(report.Change{Kind: report.ChangeStopped, JobID: job.JobID, UserID: job.UserID})
 	return c.JSON(http.StatusOK, viewOf(job))
 }
 
@@ -137,10 +142,10 @@ func (h *handler) deleteJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.store.Delete(c.Request().Context(), caller, jobID); err != nil {
+	if err := h.Store.Delete(c.Request().Context(), caller, jobID); err != nil {
 		return err
 	}
-	h.stopped(report.Job{JobID: jobID, UserID: caller.UserID})
+	h.Changes.Announce(report.Change{Kind: report.ChangeStopped, JobID: jobID, UserID: caller.UserID})
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -151,11 +156,11 @@ func (h *handler) stats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := h.store.Stats(c.Request().Context(), caller)
+	st, err := h.Store.Stats(c.Request().Context(), caller)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, st)
+	return c.JSON(http.StatusOK, statsViewOf(st))
 }
 
 // activeJobs handles GET /v1/stats/active, what the old useActiveJobs hook
@@ -165,7 +170,7 @@ func (h *handler) activeJobs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := h.store.Stats(c.Request().Context(), caller)
+	st, err := h.Store.Stats(c.Request().Context(), caller)
 	if err != nil {
 		return err
 	}
@@ -202,20 +207,4 @@ func possibleJobID(id string) bool {
 		}
 	}
 	return true
-}
-
-// created, changed and stopped tell this process that a job changed: the
-// local worker (claim now, or stop the stream) and live streams.
-func (h *handler) created(j report.Job) {
-	h.notify.JobCreated(j.JobID)
-	h.changed(j)
-}
-
-func (h *handler) stopped(j report.Job) {
-	h.notify.JobCancelled(j.JobID)
-	h.changed(j)
-}
-
-func (h *handler) changed(j report.Job) {
-	h.feed.Publish(report.JobTopic(j.JobID), report.UserTopic(j.UserID))
 }

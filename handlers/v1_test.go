@@ -323,7 +323,7 @@ func TestOperatorEndpoints(t *testing.T) {
 
 func TestSecurityHeadersAndCORS(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t, func(d *Deps) { d.CORSOrigins = []string{"https://app.example"} })
+	a := newAPI(t, func(d *Deps) { d.HTTP.CORSOrigins = []string{"https://app.example"} })
 	_, token := a.user()
 	r := a.do("GET", "/v1/jobs", token, nil, "Origin", "https://app.example")
 	for k, v := range map[string]string{

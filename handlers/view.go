@@ -237,3 +237,64 @@ func decodeCursor(s string) (report.Cursor, bool) {
 	}
 	return report.Cursor{CreatedAt: time.UnixMicro(n).UTC(), ID: strings.ToLower(id)}, true
 }
+
+// statsView is GET /v1/stats: the old monitor's shape, camelCase included.
+type statsView struct {
+	Total         int   `json:"total"`
+	Queued        int   `json:"queued"`
+	Running       int   `json:"running"`
+	Succeeded     int   `json:"succeeded"`
+	Failed        int   `json:"failed"`
+	Cancelled     int   `json:"cancelled"`
+	AvgDurationMs int64 `json:"avgDurationMs"`
+}
+
+func statsViewOf(s report.Stats) statsView {
+	return statsView{Total: s.Total, Queued: s.Queued, Running: s.Running, Succeeded: s.Succeeded, Failed: s.Failed,
+		Cancelled: s.Cancelled, AvgDurationMs: s.AvgDuration.Milliseconds()}
+}
+
+// operatorStatsView is GET /v1/admin/stats.
+type operatorStatsView struct {
+	Daily    []dailyStatsView `json:"daily"`
+	Models   []modelStatsView `json:"models"`
+	TopUsers []userStatsView  `json:"top_users"`
+}
+
+type dailyStatsView struct {
+	Day         string `json:"day"`
+	Jobs        int    `json:"jobs"`
+	UniqueUsers int    `json:"unique_users"`
+}
+
+type modelStatsView struct {
+	Model         string  `json:"model"`
+	Jobs          int     `json:"jobs"`
+	Succeeded     int     `json:"succeeded"`
+	Failed        int     `json:"failed"`
+	SuccessRate   float64 `json:"success_rate"`
+	AvgDurationMs int64   `json:"avg_duration_ms"`
+}
+
+type userStatsView struct {
+	UserID    string `json:"user_id"`
+	Jobs      int    `json:"jobs"`
+	Succeeded int    `json:"succeeded"`
+	Failed    int    `json:"failed"`
+}
+
+func operatorStatsViewOf(s report.OperatorStats) operatorStatsView {
+	v := operatorStatsView{Daily: make([]dailyStatsView, 0, len(s.Daily)), Models: make([]modelStatsView, 0, len(s.Models)),
+		TopUsers: make([]userStatsView, 0, len(s.TopUsers))}
+	for _, d := range s.Daily {
+		v.Daily = append(v.Daily, dailyStatsView{Day: d.Day, Jobs: d.Jobs, UniqueUsers: d.UniqueUsers})
+	}
+	for _, m := range s.Models {
+		v.Models = append(v.Models, modelStatsView{Model: m.Model, Jobs: m.Jobs, Succeeded: m.Succeeded, Failed: m.Failed,
+			SuccessRate: m.SuccessRate, AvgDurationMs: m.AvgDuration.Milliseconds()})
+	}
+	for _, u := range s.TopUsers {
+		v.TopUsers = append(v.TopUsers, userStatsView{UserID: u.UserID, Jobs: u.Jobs, Succeeded: u.Succeeded, Failed: u.Failed})
+	}
+	return v
+}

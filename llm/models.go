@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -82,13 +83,18 @@ func isAnthropicModel(name string) bool { return strings.HasPrefix(name, "claude
 // A name no configured provider serves is refused by Resolve with
 // ErrInvalid, naming the variable that would enable it.
 type Router struct {
-	DefaultModel   string
-	AnthropicModel string           // what "claude" means; empty: no such alias
-	Demo           report.Generator // the offline model
-	Perplexity     *Provider        // nil when not configured
-	OpenAI         *Provider
-	Anthropic      *Provider
-	Compatible     *Provider // OpenAI-compatible server at LLM_BASE_URL
+	// DefaultModel is the model of jobs that name none (PERPLEXITY_MODEL,
+	// else sonar, as the old route stored it); see Default.
+	DefaultModel string
+	// QuestionnaireModel is the model of questionnaire jobs that name none
+	// (the old route asked an Anthropic model for those); empty: the default.
+	QuestionnaireModel string
+	AnthropicModel     string           // what "claude" means; empty: no such alias
+	Demo               report.Generator // the offline model
+	Perplexity         *Provider        // nil when not configured
+	OpenAI             *Provider
+	Anthropic          *Provider
+	Compatible         *Provider // OpenAI-compatible server at LLM_BASE_URL
 }
 
 var (
@@ -97,12 +103,49 @@ var (
 )
 
 // Resolve implements report.Models.
-func (r *Router) Resolve(name string) (string, error) {
+func (r *Router) Resolve(name string, questionnaire bool) (string, error) {
 	if strings.TrimSpace(name) == "" {
-		name = r.DefaultModel
+		name = r.Default()
+		if questionnaire && r.QuestionnaireModel != "" {
+			name = r.QuestionnaireModel
+		}
 	}
 	model, _, err := r.route(name)
 	return model, err
+}
+
+// Default implements report.Models: DefaultModel (sonar unless
+// PERPLEXITY_MODEL says otherwise), or the offline demo model when no real
+// provider is configured at all (a development setup, where a job without a
+// model would otherwise always be refused).
+func (r *Router) Default() string {
+	if r.Perplexity == nil && r.OpenAI == nil && r.Anthropic == nil && r.Compatible == nil && r.Demo != nil {
+		return DemoModel
+	}
+	return r.DefaultModel
+}
+
+// Suggested implements report.Models: the default, then the models of the
+// configured providers that have fixed names, then the demo model.
+func (r *Router) Suggested() []string {
+	out := []string{r.Default()}
+	add := func(models ...string) {
+		for _, m := range models {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	if r.Perplexity != nil {
+		add("sonar", "sonar-pro", "sonar-reasoning", "sonar-reasoning-pro")
+	}
+	if r.Anthropic != nil && r.AnthropicModel != "" {
+		add("claude")
+	}
+	if r.Demo != nil {
+		add(DemoModel)
+	}
+	return out
 }
 
 // route returns the name to store and send for a requested name, and its

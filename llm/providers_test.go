@@ -45,7 +45,7 @@ func startBench(t *testing.T, router *llm.Router, concurrency int) *bench {
 // submit creates a job the way the API does: the model name resolved first.
 func (b *bench) submit(t *testing.T, model string, maxTokens int) string {
 	t.Helper()
-	m, err := b.router.Resolve(model)
+	m, err := b.router.Resolve(model, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func (b *bench) submit(t *testing.T, model string, maxTokens int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.worker.JobCreated(j.JobID)
+	b.worker.OnChange(report.Change{Kind: report.ChangeCreated, JobID: j.JobID})
 	return j.JobID
 }
 

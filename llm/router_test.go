@@ -66,7 +66,7 @@ func TestRoutingTable(t *testing.T) {
 		if model != c.model || name != c.provider {
 			t.Errorf("%q routes to %q on %q, want %q on %q", c.in, model, name, c.model, c.provider)
 		}
-		if got, err := r.Resolve(c.in); err != nil || got != c.model {
+		if got, err := r.Resolve(c.in, false); err != nil || got != c.model {
 			t.Errorf("Resolve(%q) = %q, %v; want %q", c.in, got, err, c.model)
 		}
 	}
@@ -85,6 +85,7 @@ func TestRoutingRefusesWhatIsNotConfigured(t *testing.T) {
 	t.Parallel()
 	perplexityOnly := &Router{DefaultModel: "sonar", Demo: Demo{}, Perplexity: offline("perplexity", ProviderConfig{})}
 	demoOnly := &Router{DefaultModel: "sonar", Demo: Demo{}}
+	openAIOnly := &Router{DefaultModel: "sonar", Demo: Demo{}, OpenAI: offline("openai", ProviderConfig{})}
 	cases := []struct {
 		r    *Router
 		in   string
@@ -95,13 +96,13 @@ func TestRoutingRefusesWhatIsNotConfigured(t *testing.T) {
 		{perplexityOnly, "Claude-Opus-4", []string{`"claude-opus-4"`, "ANTHROPIC_API_KEY"}},
 		{perplexityOnly, "mistral-large", []string{`model "mistral-large" is not supported`, "LLM_BASE_URL", "sonar-reasoning-pro (Perplexity)"}},
 		{perplexityOnly, "claude", []string{`"claude" is not supported`}}, // no ANTHROPIC_MODEL alias configured
-		{demoOnly, "", []string{`"sonar"`, "PERPLEXITY_API_KEY", `"demo" (offline)`}},
+		{openAIOnly, "", []string{`"sonar"`, "PERPLEXITY_API_KEY", `"demo" (offline)`}},
 		{demoOnly, "sonar large", []string{`"sonar-pro"`, "PERPLEXITY_API_KEY"}},
 		{demoOnly, "llama-3.1-sonar-small-128k-online", []string{`"sonar"`, "PERPLEXITY_API_KEY"}},
 		{&Router{Compatible: offline("compatible", ProviderConfig{})}, " ", []string{"a model is required"}}, // no default model
 	}
 	for _, c := range cases {
-		_, err := c.r.Resolve(c.in)
+		_, err := c.r.Resolve(c.in, false)
 		var re *report.Error
 		if !errors.As(err, &re) || !errors.Is(err, report.ErrInvalid) {
 			t.Errorf("Resolve(%q) = %v, want a report.Error of kind ErrInvalid", c.in, err)
@@ -115,6 +116,33 @@ func TestRoutingRefusesWhatIsNotConfigured(t *testing.T) {
 	}
 }
 
+// With no real provider configured at all (a development setup), a job that
+// names no model runs on the offline demo model, and the default says so;
+// as soon as one provider is configured, the default is DefaultModel again.
+func TestDefaultModel(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		r    *Router
+		want string
+	}{
+		{&Router{DefaultModel: "sonar", Demo: Demo{}}, DemoModel},
+		{&Router{DefaultModel: "sonar", Demo: Demo{}, Perplexity: offline("perplexity", ProviderConfig{})}, "sonar"},
+		{&Router{DefaultModel: "sonar-pro", Demo: Demo{}, Perplexity: offline("perplexity", ProviderConfig{})}, "sonar-pro"},
+	} {
+		got, err := c.r.Resolve("", false)
+		if err != nil || got != c.want || c.r.Default() != c.want || c.r.Suggested()[0] != c.want {
+			t.Errorf("Resolve(\"\") = %q, %v; Default() = %q; Suggested() = %v; want %q", got, err, c.r.Default(), c.r.Suggested(), c.want)
+		}
+	}
+	q := &Router{DefaultModel: "sonar", Demo: Demo{}, QuestionnaireModel: "demo", Perplexity: offline("perplexity", ProviderConfig{})}
+	if got, _ := q.Resolve("", true); got != DemoModel {
+		t.Errorf("a questionnaire naming no model got %q, want the questionnaire model", got)
+	}
+	if got, _ := q.Resolve("sonar-pro", true); got != "sonar-pro" {
+		t.Errorf("a questionnaire naming a model got %q", got)
+	}
+}
+
 // With only a self-hosted server, OpenAI-style names go there (Ollama
 // serves gpt-oss:20b) and Perplexity's still need Perplexity.
 func TestRoutingFallsBackToTheCompatibleServer(t *testing.T) {
@@ -125,7 +153,7 @@ func TestRoutingFallsBackToTheCompatibleServer(t *testing.T) {
 			t.Errorf("%q: %v %v", in, p, err)
 		}
 	}
-	if _, err := r.Resolve("sonar"); err == nil || !strings.Contains(err.Error(), "PERPLEXITY_API_KEY") {
+	if _, err := r.Resolve("sonar", false); err == nil || !strings.Contains(err.Error(), "PERPLEXITY_API_KEY") {
 		t.Errorf("sonar without Perplexity: %v", err)
 	}
 }

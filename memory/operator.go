@@ -100,7 +100,7 @@ func byModel(jobs []*report.Job) []report.ModelStats {
 			m.SuccessRate = math.Round(float64(m.Succeeded)/float64(finished)*10_000) / 10_000
 		}
 		if m.n > 0 {
-			m.AvgDurationMs = (m.sum / time.Duration(m.n)).Round(time.Millisecond).Milliseconds()
+			m.AvgDuration = (m.sum / time.Duration(m.n)).Round(time.Millisecond)
 		}
 		out = append(out, m.ModelStats)
 	}

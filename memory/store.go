@@ -7,6 +7,7 @@ package memory
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -184,6 +185,9 @@ func matches(j *report.Job, f report.Filter) bool {
 	if len(f.Statuses) > 0 && !containsStatus(f.Statuses, j.Status) {
 		return false
 	}
+	if len(f.JobIDs) > 0 && !slices.Contains(f.JobIDs, j.JobID) {
+		return false
+	}
 	switch {
 	case f.SummaryID != "" && j.SummaryID != f.SummaryID,
 		f.Model != "" && j.Model != f.Model,
@@ -285,7 +289,7 @@ func (s *Store) Stats(_ context.Context, c report.Caller) (report.Stats, error) 
 		}
 	}
 	if n > 0 {
-		st.AvgDurationMs = (sum / time.Duration(n)).Round(time.Millisecond).Milliseconds()
+		st.AvgDuration = (sum / time.Duration(n)).Round(time.Millisecond)
 	}
 	return st, nil
 }

@@ -10,16 +10,6 @@ import (
 	"github.com/polaris/reportd/report"
 )
 
-// Backend is a job store in every role the service gives it: the
-// caller-facing store, the worker's queue, the webhook outbox and the
-// monitor behind the queue gauges. Both stores play all four.
-type Backend interface {
-	report.Store
-	report.Queue
-	report.Outbox
-	report.Monitor
-}
-
 func (m *Metrics) registerStore() {
 	m.storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "store_call_duration_seconds",
@@ -33,17 +23,17 @@ func (m *Metrics) registerStore() {
 	m.reg.MustRegister(m.storeDuration, m.storeErrors)
 }
 
-// Store is a Backend that times every call and counts its errors, and counts
+// Store is a report.Backend that times every call and counts its errors, and counts
 // the job lifecycle events the calls' results show. Wrap returns one.
 type Store struct {
-	next Backend
+	next report.Backend
 	m    *Metrics
 }
 
-var _ Backend = (*Store)(nil)
+var _ report.Backend = (*Store)(nil)
 
 // Wrap decorates b with metrics.
-func (m *Metrics) Wrap(b Backend) *Store { return &Store{next: b, m: m} }
+func (m *Metrics) Wrap(b report.Backend) *Store { return &Store{next: b, m: m} }
 
 // observe records one call; use it as defer s.observe(op, time.Now(), &err).
 func (s *Store) observe(op string, start time.Time, err *error) {

@@ -127,20 +127,23 @@ set search_path = ''
 as $$
 declare
   v_job_id text;
+  v_user   uuid;
 begin
-  select job_id into v_job_id from public.report_jobs where id = p_id;
+  select job_id, user_id into v_job_id, v_user from public.report_jobs where id = p_id;
   begin
     update public.report_jobs
        set status = 'failed', percent = 100, eta_seconds = null, lease_expires_at = null,
            error = 'This job could not be started: its stored data is invalid (' || p_reason || ')'
      where id = p_id;
     raise warning 'report_jobs: claim settled job % (failed): %', v_job_id, p_reason;
-    return jsonb_build_object('refused', jsonb_build_object('id', p_id, 'job_id', v_job_id, 'reason', p_reason, 'settled', true));
+    return jsonb_build_object('refused', jsonb_build_object('id', p_id, 'job_id', v_job_id, 'user_id', v_user,
+                                                            'reason', p_reason, 'settled', true));
   exception when data_exception or integrity_constraint_violation or raise_exception or program_limit_exceeded then
     insert into public.report_job_quarantine (job_row_id, reason) values (p_id, p_reason || '; settling it failed too: ' || sqlerrm)
     on conflict (job_row_id) do update set reason = excluded.reason, at = now();
     raise warning 'report_jobs: claim set job % aside: %; settling it failed too: %', v_job_id, p_reason, sqlerrm;
-    return jsonb_build_object('refused', jsonb_build_object('id', p_id, 'job_id', v_job_id, 'reason', p_reason, 'settled', false));
+    return jsonb_build_object('refused', jsonb_build_object('id', p_id, 'job_id', v_job_id, 'user_id', v_user,
+                                                            'reason', p_reason, 'settled', false));
   end;
 end;
 $$;

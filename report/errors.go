@@ -27,6 +27,9 @@ var (
 	ErrLeaseLost = errors.New("lease lost")
 	// ErrCancelled: a worker write was refused because the job was cancelled.
 	ErrCancelled = errors.New("job cancelled")
+	// ErrLimited: the caller reached a limit (its request rate, its open
+	// live views, its queued jobs, its budget); it may try again later.
+	ErrLimited = errors.New("limit reached")
 )
 
 // Error is a failure with a message that is safe to show to API clients.
@@ -60,8 +63,8 @@ func (e *Error) Unwrap() []error {
 
 // FieldError says what is wrong with one request field.
 type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
+	Field   string
+	Message string
 }
 
 // ValidationError lists every problem found in a request. It matches
@@ -96,11 +99,14 @@ func (v *ValidationError) Error() string {
 // Unwrap makes a ValidationError match ErrInvalid.
 func (v *ValidationError) Unwrap() error { return ErrInvalid }
 
-// RateLimitError tells a caller to come back later.
-type RateLimitError struct {
-	RetryAfter time.Duration
+// LimitError is ErrLimited with a message for the caller and, when known,
+// how long until the limit lets it through again.
+type LimitError struct {
+	Message    string
+	RetryAfter time.Duration // 0: unknown
 }
 
-func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("rate limit exceeded, retry after %s", e.RetryAfter.Round(time.Second))
-}
+func (e *LimitError) Error() string { return e.Message }
+
+// Unwrap makes a LimitError match ErrLimited.
+func (e *LimitError) Unwrap() error { return ErrLimited }

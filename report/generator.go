@@ -18,18 +18,18 @@ type Prompt struct {
 
 // Citation is a source the provider used.
 type Citation struct {
-	URL   string `json:"url"`
-	Title string `json:"title,omitempty"`
-	Date  string `json:"date,omitempty"`
+	URL   string
+	Title string
+	Date  string
 }
 
 // Usage counts tokens and, where the provider reports it, cost.
 type Usage struct {
-	InputTokens  int      `json:"input_tokens"`
-	OutputTokens int      `json:"output_tokens"`
-	TotalTokens  int      `json:"total_tokens"`
-	Cost         *float64 `json:"cost,omitempty"`
-	Currency     string   `json:"currency,omitempty"`
+	InputTokens  int
+	OutputTokens int
+	TotalTokens  int
+	Cost         *float64
+	Currency     string
 }
 
 // Output is a finished generation.
@@ -77,9 +77,15 @@ func (e *ProviderError) Error() string {
 	return fmt.Sprintf("%s: %s", e.Provider, e.Message)
 }
 
-// Models resolves the model name a caller asked for to the one stored on the
-// job (aliases normalised), or fails with ErrInvalid for a model no
-// configured provider serves.
+// Models decides which model a job runs on.
 type Models interface {
-	Resolve(name string) (string, error)
+	// Resolve returns the model to store on a job that asked for name
+	// (aliases normalised); an empty name means the default, which for a
+	// questionnaire may differ. ErrInvalid for a model no configured
+	// provider serves.
+	Resolve(name string, questionnaire bool) (string, error)
+	// Default is the model of a job that names none (not a questionnaire).
+	Default() string
+	// Suggested lists models worth offering in a form, the default first.
+	Suggested() []string
 }

@@ -92,13 +92,14 @@ type AttemptRecord struct {
 type Lease struct {
 	ID      string // row uuid
 	JobID   string // public id, for logs
+	UserID  string // the job's owner, for announcing changes
 	Epoch   int64  // the job's lease epoch when Claim handed it out
 	Attempt int    // attempt number
 }
 
 // LeaseOf returns the lease a claimed job carries.
 func LeaseOf(j Job) Lease {
-	return Lease{ID: j.ID, JobID: j.JobID, Epoch: j.LeaseEpoch, Attempt: j.Attempts}
+	return Lease{ID: j.ID, JobID: j.JobID, UserID: j.UserID, Epoch: j.LeaseEpoch, Attempt: j.Attempts}
 }
 
 // MetadataMap decodes the job's metadata into a map; an absent or invalid

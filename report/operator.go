@@ -1,5 +1,7 @@
 package report
 
+import "time"
+
 // StatsWindow says which jobs the operator statistics cover. The zero value
 // means the old dashboard's windows (see DefaultStatsWindow).
 type StatsWindow struct {
@@ -36,34 +38,34 @@ func (w StatsWindow) Check() error {
 // OperatorStats are the statistics across users that the old operator
 // dashboard showed, computed by the store (in SQL for Supabase).
 type OperatorStats struct {
-	Daily    []DailyStats `json:"daily"`     // one entry per day of the window, oldest first
-	Models   []ModelStats `json:"models"`    // by model, most jobs first
-	TopUsers []UserStats  `json:"top_users"` // by jobs, most first
+	Daily    []DailyStats // one entry per day of the window, oldest first
+	Models   []ModelStats // by model, most jobs first
+	TopUsers []UserStats  // by jobs, most first
 }
 
 // DailyStats counts the jobs created on one UTC day.
 type DailyStats struct {
-	Day         string `json:"day"` // YYYY-MM-DD
-	Jobs        int    `json:"jobs"`
-	UniqueUsers int    `json:"unique_users"`
+	Day         string // YYYY-MM-DD
+	Jobs        int
+	UniqueUsers int
 }
 
 // ModelStats describes the jobs of one model. SuccessRate is succeeded over
 // finished (succeeded + failed) jobs, 0 when none finished, rounded to four
-// decimals; AvgDurationMs averages completed_at - started_at where both are set.
+// decimals; AvgDuration averages completed_at - started_at where both are set.
 type ModelStats struct {
-	Model         string  `json:"model"`
-	Jobs          int     `json:"jobs"`
-	Succeeded     int     `json:"succeeded"`
-	Failed        int     `json:"failed"`
-	SuccessRate   float64 `json:"success_rate"`
-	AvgDurationMs int64   `json:"avg_duration_ms"`
+	Model       string
+	Jobs        int
+	Succeeded   int
+	Failed      int
+	SuccessRate float64
+	AvgDuration time.Duration
 }
 
 // UserStats counts one user's jobs.
 type UserStats struct {
-	UserID    string `json:"user_id"`
-	Jobs      int    `json:"jobs"`
-	Succeeded int    `json:"succeeded"`
-	Failed    int    `json:"failed"`
+	UserID    string
+	Jobs      int
+	Succeeded int
+	Failed    int
 }

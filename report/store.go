@@ -19,11 +19,14 @@ const (
 
 // Caller is the authenticated party behind a request. Token is the bearer
 // token the caller presented; adapters that forward it (the Supabase store)
-// must never log it.
+// must never log it. Expires is when the verified token stops being valid
+// (zero: credentials that do not expire, such as the secret key): what the
+// caller opened, a live view, ends then.
 type Caller struct {
-	UserID string
-	Role   Role
-	Token  string
+	UserID  string
+	Role    Role
+	Token   string
+	Expires time.Time
 }
 
 // IsService reports whether the caller has service authority.
@@ -51,6 +54,7 @@ type Filter struct {
 	CreatedBefore *time.Time
 	CreatedAfter  *time.Time
 	UpdatedAfter  *time.Time // jobs changed after this instant (live streams)
+	JobIDs        []string   // only these jobs (public ids)
 	After         *Cursor    // keyset pagination: jobs strictly older than this
 	Limit         int
 }
@@ -61,15 +65,11 @@ type Cursor struct {
 	ID        string
 }
 
-// Stats summarises a caller's jobs in the old monitor's shape.
+// Stats summarises a caller's jobs: counts by status, and the average time
+// from start to completion of the jobs that have both.
 type Stats struct {
-	Total         int   `json:"total"`
-	Queued        int   `json:"queued"`
-	Running       int   `json:"running"`
-	Succeeded     int   `json:"succeeded"`
-	Failed        int   `json:"failed"`
-	Cancelled     int   `json:"cancelled"`
-	AvgDurationMs int64 `json:"avgDurationMs"`
+	Total, Queued, Running, Succeeded, Failed, Cancelled int
+	AvgDuration                                          time.Duration
 }
 
 // Store is the caller-facing side of job storage. Every method acts as the
@@ -143,6 +143,7 @@ type Claimed struct {
 type Refusal struct {
 	ID      string // row uuid
 	JobID   string
+	UserID  string
 	Reason  string
 	Settled bool // failed with the reason; false: set aside
 }
@@ -171,21 +172,12 @@ type Queue interface {
 	Cleanup(ctx context.Context) (int, error)
 }
 
-// Notifier hears about changes made through this process, so the local
-// worker can react at once instead of at its next poll. Other processes find
-// out through the store (their poll, or the fenced writes of the worker
-// running the job).
-type Notifier interface {
-	// JobCreated: a job was queued; claim now.
-	JobCreated(jobID string)
-	// JobCancelled: a job was cancelled; stop its stream if it runs here.
-	JobCancelled(jobID string)
-}
-
-// Observer hears that a job changed, from whichever part of this process
-// changed it (a worker write, an API call). It carries only the id: an
-// observer re-reads the job with its own caller's credentials, so what it
-// shows is what that caller may see.
-type Observer interface {
-	JobChanged(jobID string)
+// Backend is a job store in every role the service uses: the callers'
+// store, the worker's queue, the webhook outbox, and the queue monitor.
+// Both stores (memory and Supabase) are backends.
+type Backend interface {
+	Store
+	Queue
+	Outbox
+	Monitor
 }

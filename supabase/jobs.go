@@ -136,6 +136,9 @@ func applyFilter(f *postgrest.FilterBuilder, flt report.Filter) *postgrest.Filte
 	if flt.SummaryID != "" {
 		f = f.Eq("summary_id", flt.SummaryID)
 	}
+	if len(flt.JobIDs) > 0 {
+		f = f.In("job_id", flt.JobIDs)
+	}
 	if flt.Model != "" {
 		f = f.Eq("model", flt.Model)
 	}
@@ -200,9 +203,13 @@ func (s *Store) Stats(ctx context.Context, c report.Caller) (report.Stats, error
 	if err != nil {
 		return report.Stats{}, err
 	}
-	var st report.Stats
+	var st struct {
+		Total, Queued, Running, Succeeded, Failed, Cancelled int
+		AvgDurationMs                                        int64 `json:"avgDurationMs"`
+	}
 	if err := s.rpc(ctx, who, "report_job_stats", actingFor(c, map[string]any{}), &st); err != nil {
 		return report.Stats{}, fmt.Errorf("job stats: %w", err)
 	}
-	return st, nil
+	return report.Stats{Total: st.Total, Queued: st.Queued, Running: st.Running, Succeeded: st.Succeeded,
+		Failed: st.Failed, Cancelled: st.Cancelled, AvgDuration: time.Duration(st.AvgDurationMs) * time.Millisecond}, nil
 }

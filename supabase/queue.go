@@ -46,10 +46,11 @@ type claimed struct {
 	Rescued     bool `json:"rescued"`
 	FreeRetries int  `json:"free_retries"`
 	Refused     *struct {
-		ID      string `json:"id"`
-		JobID   string `json:"job_id"`
-		Reason  string `json:"reason"`
-		Settled bool   `json:"settled"`
+		ID      string  `json:"id"`
+		JobID   string  `json:"job_id"`
+		UserID  *string `json:"user_id"`
+		Reason  string  `json:"reason"`
+		Settled bool    `json:"settled"`
 	} `json:"refused"`
 }
 
@@ -76,7 +77,8 @@ func (s *Store) Claim(ctx context.Context, r report.ClaimRequest) (report.Claime
 			out.Jobs = append(out.Jobs, j)
 		case v.Refused != nil:
 			out.Refused = append(out.Refused, report.Refusal{
-				ID: v.Refused.ID, JobID: v.Refused.JobID, Reason: v.Refused.Reason, Settled: v.Refused.Settled})
+				ID: v.Refused.ID, JobID: v.Refused.JobID, UserID: deref(v.Refused.UserID), Reason: v.Refused.Reason,
+				Settled: v.Refused.Settled})
 		}
 	}
 	return out, nil

@@ -98,7 +98,7 @@ func (b *beats) beat() bool {
 		p.Partial = &snap.Text
 		b.lastPartial = now
 	}
-	err := w.write(b.ctx, b.lease.JobID, func(ctx context.Context) error { return w.queue.Heartbeat(ctx, b.lease, p) })
+	err := w.write(b.ctx, b.lease, func(ctx context.Context) error { return w.queue.Heartbeat(ctx, b.lease, p) })
 	switch {
 	case err == nil:
 		b.lastWrite = now

@@ -94,7 +94,7 @@ func testStalledWorkerIsReplaced(t *testing.T, b backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.JobCreated(j.JobID)
+	a.OnChange(report.Change{Kind: report.ChangeCreated, JobID: j.JobID})
 	spyA.waitFor(t, "heartbeat", j.JobID, 5*time.Second)
 	stalled.freeze()
 

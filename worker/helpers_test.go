@@ -201,7 +201,7 @@ func (e *engine) submit(t *testing.T, model string, maxTokens int) report.Job {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.worker.JobCreated(j.JobID)
+	e.worker.OnChange(report.Change{Kind: report.ChangeCreated, JobID: j.JobID})
 	return j
 }
 

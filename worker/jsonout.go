@@ -11,6 +11,10 @@ import (
 	"github.com/polaris/reportd/report"
 )
 
+// DefaultSystemPrompt precedes every prompt, as the old route's preamble did.
+const DefaultSystemPrompt = "You are a careful research assistant. Write a well-structured report in Markdown " +
+	"that answers the request below, cites its sources, and says plainly where evidence is thin."
+
 // DefaultJSONSystemPrompt replaces the Markdown preamble for jobs whose
 // answer must be JSON: a model told to write Markdown wraps JSON in fences
 // and prose.

@@ -69,7 +69,7 @@ func (e *engine) submitMeta(t *testing.T, meta string) report.Job {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.worker.JobCreated(j.JobID)
+	e.worker.OnChange(report.Change{Kind: report.ChangeCreated, JobID: j.JobID})
 	return j
 }
 

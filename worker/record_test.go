@@ -77,7 +77,7 @@ func TestAttemptsAreRecordedAndDeepLinesCarryTheJob(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids[j.JobID] = prompt
-		w.JobCreated(j.JobID)
+		w.OnChange(report.Change{Kind: report.ChangeCreated, JobID: j.JobID})
 	}
 	for range 2 {
 		select {

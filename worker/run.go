@@ -83,13 +83,13 @@ func (w *Worker) cancelFunc(jobID string) context.CancelCauseFunc {
 
 // write runs one store write for a job with its own deadline (the job's
 // context may already be over: a finished stream still has to be stored),
-// and tells the observer when it changed the job.
-func (w *Worker) write(ctx context.Context, jobID string, fn func(context.Context) error) error {
+// and announces the change when it made one.
+func (w *Worker) write(ctx context.Context, l report.Lease, fn func(context.Context) error) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
 	err := fn(wctx)
 	if err == nil {
-		w.cfg.Observer.JobChanged(jobID)
+		w.cfg.Changes.Announce(report.Change{Kind: report.ChangeUpdated, JobID: l.JobID, UserID: l.UserID})
 	}
 	return err
 }
@@ -99,11 +99,11 @@ func (w *Worker) write(ctx context.Context, jobID string, fn func(context.Contex
 // long it takes, because the write is fenced: it lands only if no other
 // attempt took the job meanwhile, and otherwise the other attempt's result
 // stands. ctx gives the writes its values only: they outlive its end.
-func (w *Worker) persist(ctx context.Context, jobID string, fn func(context.Context) error) error {
+func (w *Worker) persist(ctx context.Context, l report.Lease, fn func(context.Context) error) error {
 	deadline := w.now().Add(2 * w.cfg.Lease)
 	delay := 100 * time.Millisecond
 	for {
-		err := w.write(ctx, jobID, fn)
+		err := w.write(ctx, l, fn)
 		if err == nil || !errors.Is(err, report.ErrUnavailable) || w.now().Add(delay).After(deadline) {
 			return err
 		}
@@ -135,7 +135,7 @@ func (w *Worker) prompt(job report.Job) report.Prompt {
 
 func (w *Worker) complete(ctx context.Context, job report.Job, lease report.Lease, out report.Output, tr *tracker, elapsed time.Duration, log *slog.Logger) string {
 	meta := runMetadata(out, tr, elapsed)
-	err := w.persist(ctx, lease.JobID, func(ctx context.Context) error {
+	err := w.persist(ctx, lease, func(ctx context.Context) error {
 		return w.queue.Complete(ctx, lease, report.Completion{Result: out.Text, Metadata: meta, Attempt: attemptDetails(out, elapsed)})
 	})
 	switch {
@@ -158,7 +158,7 @@ func (w *Worker) complete(ctx context.Context, job report.Job, lease report.Leas
 func (w *Worker) fail(ctx context.Context, job report.Job, lease report.Lease, cause error, elapsed, timeout time.Duration, log *slog.Logger) string {
 	f := w.failure(job, cause, elapsed, timeout)
 	var status report.Status
-	err := w.persist(ctx, lease.JobID, func(ctx context.Context) error {
+	err := w.persist(ctx, lease, func(ctx context.Context) error {
 		var err error
 		status, err = w.queue.Fail(ctx, lease, f)
 		return err
@@ -187,14 +187,14 @@ func (w *Worker) keepPartial(ctx context.Context, lease report.Lease, text strin
 	if text == "" {
 		return
 	}
-	err := w.persist(ctx, lease.JobID, func(ctx context.Context) error { return w.queue.KeepPartial(ctx, lease, text) })
+	err := w.persist(ctx, lease, func(ctx context.Context) error { return w.queue.KeepPartial(ctx, lease, text) })
 	if err != nil && !errors.Is(err, report.ErrLeaseLost) {
 		log.Warn("keeping the partial text failed", "err", err)
 	}
 }
 
 func (w *Worker) release(ctx context.Context, lease report.Lease, log *slog.Logger) string {
-	err := w.write(ctx, lease.JobID, func(ctx context.Context) error { return w.queue.Release(ctx, lease) })
+	err := w.write(ctx, lease, func(ctx context.Context) error { return w.queue.Release(ctx, lease) })
 	if err != nil {
 		log.Warn("releasing the job failed; it will be claimable when its lease expires", "err", err)
 		return report.AttemptUnstored

@@ -37,13 +37,13 @@ type Config struct {
 	ShutdownGrace    time.Duration // how long running jobs may finish on shutdown
 	RetryBase        time.Duration
 	RetryMax         time.Duration
-	SystemPrompt     string
+	SystemPrompt     string // precedes every prompt; DefaultSystemPrompt when empty
 	JSONSystemPrompt string // for jobs whose answer must be JSON; DefaultJSONSystemPrompt when empty
 	// Timeout is the time limit of one attempt of a model's job (the
 	// router's, per provider); nil or 0 means JobTimeout.
 	Timeout func(model string) time.Duration
-	// Observer hears of every change the worker makes to a job (optional).
-	Observer report.Observer
+	// Changes hears of every change the worker makes to a job (optional).
+	Changes report.Changes
 	// Recorder hears of every attempt the worker finishes (optional; metrics).
 	Recorder report.AttemptRecorder
 }
@@ -59,11 +59,14 @@ func (c *Config) defaults() {
 	setDefault(&c.HeartbeatInterval, 10*time.Second)
 	setDefault(&c.ProgressInterval, time.Second)
 	setDefault(&c.JobTimeout, 75*time.Second)
+	if c.SystemPrompt == "" {
+		c.SystemPrompt = DefaultSystemPrompt
+	}
 	if c.JSONSystemPrompt == "" {
 		c.JSONSystemPrompt = DefaultJSONSystemPrompt
 	}
-	if c.Observer == nil {
-		c.Observer = noObserver{}
+	if c.Changes == nil {
+		c.Changes = noObserver{}
 	}
 	if c.Recorder == nil {
 		c.Recorder = noObserver{}
@@ -72,7 +75,7 @@ func (c *Config) defaults() {
 
 type noObserver struct{}
 
-func (noObserver) JobChanged(string)                   {}
+func (noObserver) Announce(report.Change)              {}
 func (noObserver) AttemptFinished(report.AttemptStats) {}
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -98,8 +101,6 @@ type Worker struct {
 	wg      sync.WaitGroup
 }
 
-var _ report.Notifier = (*Worker)(nil)
-
 // New returns a worker that claims from queue and generates with gen.
 func New(cfg Config, queue report.Queue, gen report.Generator, log *slog.Logger) *Worker {
 	cfg.defaults()
@@ -119,17 +120,20 @@ var (
 	errShutdown  = errors.New("worker shutting down")
 )
 
-// JobCreated implements report.Notifier: look for work now.
-func (w *Worker) JobCreated(string) { w.poke() }
-
-// JobCancelled implements report.Notifier: stop the job's stream at once if
-// it runs in this process.
-func (w *Worker) JobCancelled(jobID string) {
-	w.mu.Lock()
-	cancel := w.running[jobID]
-	w.mu.Unlock()
-	if cancel != nil {
-		cancel(errCancelled)
+// OnChange hears of changes made elsewhere in this process (the API): a
+// new job is claimed now rather than at the next poll, and a job cancelled
+// or deleted while it runs here has its stream stopped at once.
+func (w *Worker) OnChange(c report.Change) {
+	switch c.Kind {
+	case report.ChangeCreated:
+		w.poke()
+	case report.ChangeStopped:
+		w.mu.Lock()
+		cancel := w.running[c.JobID]
+		w.mu.Unlock()
+		if cancel != nil {
+			cancel(errCancelled)
+		}
 	}
 }
 
@@ -195,10 +199,10 @@ func (w *Worker) claim(ctx, jobsCtx context.Context) bool {
 	for _, r := range claimed.Refused {
 		w.log.Warn("claim refused a job whose stored data it could not start",
 			"job_id", r.JobID, "row_id", r.ID, "settled", r.Settled, "reason", r.Reason)
-		w.cfg.Observer.JobChanged(r.JobID)
+		w.cfg.Changes.Announce(report.Change{Kind: report.ChangeUpdated, JobID: r.JobID, UserID: r.UserID})
 	}
 	for _, job := range claimed.Jobs {
-		w.cfg.Observer.JobChanged(job.JobID)
+		w.cfg.Changes.Announce(report.Change{Kind: report.ChangeUpdated, JobID: job.JobID, UserID: job.UserID})
 		w.start(jobsCtx, job)
 	}
 	return len(claimed.Jobs) == free

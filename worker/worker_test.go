@@ -70,7 +70,7 @@ func testCancelStopsTheStreamAtOnce(t *testing.T, b backend) {
 		t.Fatal(err)
 	}
 	cancelledAt := time.Now()
-	e.worker.JobCancelled(j.JobID)
+	e.worker.OnChange(report.Change{Kind: report.ChangeStopped, JobID: j.JobID})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -19,8 +19,8 @@ import (
 	"github.com/polaris/reportd/worker"
 )
 
-// claims is a report.Observer that records when each job was first changed
-// by the worker, which is the moment its claim returned.
+// claims hears the worker's changes (report.Changes) and records when each
+// job was first changed by the worker, which is the moment its claim returned.
 type claims struct {
 	mu sync.Mutex
 	at map[string]time.Time
@@ -29,7 +29,8 @@ type claims struct {
 
 func newClaims() *claims { return &claims{at: map[string]time.Time{}, ch: make(chan string, 100_000)} }
 
-func (c *claims) JobChanged(jobID string) {
+func (c *claims) Announce(ch report.Change) {
+	jobID := ch.JobID
 	c.mu.Lock()
 	_, seen := c.at[jobID]
 	if !seen {
@@ -89,14 +90,14 @@ func routerFor(f *fakellm.Server) report.Generator {
 		BaseURL: f.URL, APIKey: fakellm.DefaultAPIKey, StallTimeout: 30 * time.Second})}
 }
 
-func engineConfig(id string, concurrency int, poll time.Duration, obs report.Observer) worker.Config {
+func engineConfig(id string, concurrency int, poll time.Duration, obs report.Changes) worker.Config {
 	return worker.Config{ID: id, Concurrency: concurrency, PollInterval: poll, Lease: 30 * time.Second,
 		HeartbeatInterval: 10 * time.Second, ProgressInterval: time.Second, JobTimeout: time.Minute,
-		RetryBase: 100 * time.Millisecond, Observer: obs}
+		RetryBase: 100 * time.Millisecond, Changes: obs}
 }
 
 // runWorkers starts n worker instances and returns a stop function.
-func runWorkers(b *backend, gen report.Generator, n, concurrency int, poll time.Duration, obs report.Observer) ([]*worker.Worker, func()) {
+func runWorkers(b *backend, gen report.Generator, n, concurrency int, poll time.Duration, obs report.Changes) ([]*worker.Worker, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var ws []*worker.Worker
@@ -144,7 +145,7 @@ func Pickup(kind string, sameInstance bool, poll time.Duration) Scenario {
 			}
 			created := time.Now()
 			if sameInstance {
-				ws[0].JobCreated(j.JobID) // what the API handler does
+				ws[0].OnChange(report.Change{Kind: report.ChangeCreated, JobID: j.JobID}) // what the API announces
 			}
 			if err := waitFor(ctx, obs, j.JobID, 10*time.Second); err != nil {
 				return nil, err
@@ -221,7 +222,7 @@ func Throughput(kind string, instances int) Scenario {
 
 type counter struct{ done *atomic.Int64 }
 
-func (c *counter) JobChanged(string) { c.done.Add(1) }
+func (c *counter) Announce(report.Change) { c.done.Add(1) }
 
 // insertJobs queues n jobs at once (through SQL on PostgreSQL, since the
 // insert is not what is measured).

@@ -37,7 +37,7 @@ func clockOf(ctx context.Context) *storeClock {
 
 // timedStore times the caller-facing store calls a request makes, into the
 // request's storeClock.
-type timedStore struct{ metrics.Backend }
+type timedStore struct{ report.Backend }
 
 func (s timedStore) since(ctx context.Context, start time.Time) {
 	if c := clockOf(ctx); c != nil {
@@ -87,7 +87,7 @@ func (o *overheads) reset() {
 // the store. Logs are encoded but discarded: the encoding is part of the
 // overhead, the disk is not.
 func overheadServer(ctx context.Context, env *Env, kind string) (srv *httptest.Server, o *overheads, token string, closeAll func(), err error) {
-	var backend metrics.Backend
+	var backend report.Backend
 	secret := []byte(benchSecret)
 	closeAll = func() {}
 	if kind == "memory" {
@@ -117,7 +117,8 @@ func overheadServer(ctx context.Context, env *Env, kind string) (srv *httptest.S
 		llm.ProviderConfig{BaseURL: "http://127.0.0.1:9", APIKey: "unused"})}
 	api := handlers.New(handlers.Deps{
 		Store: m.Wrap(timedStore{backend}), Models: models, Verifier: v, Limits: report.DefaultLimits, MaxAttempts: 3,
-		MaxBody: 1 << 20, CORSOrigins: []string{"*"}, RateLimit: handlers.RateLimit{PerSecond: 100_000, Burst: 1_000_000},
+		HTTP: handlers.HTTP{MaxBody: 1 << 20, CORSOrigins: []string{"*"},
+			RateLimit: handlers.RateLimit{PerSecond: 100_000, Burst: 1_000_000}},
 		Log: logging.New(io.Discard, slog.LevelInfo), Requests: m,
 	})
 	o = &overheads{}

@@ -42,7 +42,7 @@ func runOperator(t *testing.T, h Harness) {
 			m = &st.Models[i]
 		}
 	}
-	if m == nil || m.Jobs != 4 || m.Succeeded != 1 || m.Failed != 1 || m.SuccessRate != 0.5 || m.AvgDurationMs < 0 {
+	if m == nil || m.Jobs != 4 || m.Succeeded != 1 || m.Failed != 1 || m.SuccessRate != 0.5 || m.AvgDuration < 0 {
 		t.Fatalf("model statistics: %+v", m)
 	}
 	var users = map[string]report.UserStats{}
