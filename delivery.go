@@ -13,6 +13,6 @@ func dispatcher(cfg config.Config, outbox report.Outbox, log *slog.Logger) (*web
 	w := cfg.Webhook
 	return webhook.New(webhook.Config{
 		BaseURL: w.BaseURL, Secret: w.Secret.Reveal(), Timeout: w.Timeout, MaxRetries: w.MaxRetries,
-		BackoffBase: w.BackoffBase, BackoffMax: w.BackoffMax, PollInterval: w.PollInterval,
+		BackoffBase: w.BackoffBase, BackoffMax: w.BackoffMax, PollInterval: w.PollInterval, PerUserPerMinute: w.PerUserPerMinute,
 	}, outbox, log)
 }

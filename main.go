@@ -88,11 +88,13 @@ func stores(cfg config.Config) (report.Backend, error) {
 }
 
 // verifier returns the token verifier. Memory mode without a configured
-// secret gets a random one and prints a token for the dev user.
-// It also returns the HS256 secret it trusts (memory mode's dev sign-in
-// signs with it).
+// secret gets a random one and prints a token for the dev user; that
+// throwaway key is returned too (memory mode's dev sign-in signs with it,
+// and exists only then: with SUPABASE_JWT_SECRET set, a dev sign-in would
+// mint tokens the project itself accepts).
 func verifier(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) (*auth.Verifier, []byte, error) {
 	secret := []byte(cfg.Supabase.JWTSecret.Reveal())
+	var throwaway []byte
 	if len(secret) == 0 && !cfg.Supabase.Enabled() {
 		secret = make([]byte, 32)
 		if _, err := rand.Read(secret); err != nil {
@@ -106,6 +108,7 @@ func verifier(ctx context.Context, cfg config.Config, log *slog.Logger, stdout i
 			"dev_user_id", cfg.Supabase.DevUserID)
 		fmt.Fprintf(stdout, "\nDev access token (user %s, valid 24h, until restart):\n\n  export TOKEN=%s\n\n",
 			cfg.Supabase.DevUserID, token)
+		throwaway = secret
 	}
 	sb := cfg.Supabase
 	keys := make([]string, len(sb.CallerKeys))
@@ -116,7 +119,7 @@ func verifier(ctx context.Context, cfg config.Config, log *slog.Logger, stdout i
 		HS256Secret: secret, JWKSURL: sb.JWKSURL, JWKSRefresh: sb.JWKSRefresh, JWKSUnknownKID: sb.JWKSUnknownKID,
 		Issuer: sb.JWTIssuer, ServiceKeys: sb.ServiceJWTKeys, SecretKeys: keys, Log: log,
 	})
-	return v, secret, err
+	return v, throwaway, err
 }
 
 func router(cfg config.Config) *llm.Router {
@@ -172,6 +175,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	if storeKind == "memory" && cfg.Mode != config.ModeAll {
 		log.Warn("memory mode keeps jobs inside one process: run MODE=all, or configure SUPABASE_URL to split API and worker")
 	}
+	exposure(cfg, log)
+	lim := applyLimits(ctx, cfg, store, log)
 
 	stop := make(chan struct{}) // closed when the HTTP server shuts down: live streams end
 	sc := cfg.Server.Streams
@@ -180,6 +185,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	ready := map[string]func(context.Context) error{}
 	if cfg.Mode != config.ModeAPI {
 		wc := workerConfig(cfg, models)
+		wc.Limits, wc.Models = lim, models
 		wc.Changes = hub // live views in this process hear of the worker's writes at once
 		wc.Recorder = m
 		w = worker.New(wc, store, models, log)
@@ -204,16 +210,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		})
 	}
 	if cfg.Mode != config.ModeWorker {
-		v, secret, err := verifier(gctx, cfg, log, stdout)
+		v, throwaway, err := verifier(gctx, cfg, log, stdout)
 		if err != nil {
 			return err
 		}
 		deps := apiDeps(cfg, store, models, hub, v, stop, log)
+		deps.Limits = lim
 		for name, check := range ready {
 			deps.Ready[name] = check
 		}
 		deps.Requests = m
-		deps.Page = pageSettings(cfg, secret)
+		deps.Page = pageSettings(cfg, throwaway)
 		api := handlers.New(deps)
 		g.Go(func() error { return listen(gctx, cfg.Server, api, log, func() { close(stop) }) })
 	}
@@ -241,11 +248,45 @@ func apiDeps(cfg config.Config, store report.Backend, models report.Models, hub 
 	return d
 }
 
+// applyLimits puts the configured limits in force in the store (for
+// Supabase: in the database, where every insert meets them) and returns
+// what is in force. Without the service key the database keeps what it has
+// and the service checks its own configuration.
+func applyLimits(ctx context.Context, cfg config.Config, store report.Backend, log *slog.Logger) report.Limits {
+	want := limits(cfg)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	got, err := store.Configure(ctx, want)
+	if err != nil {
+		log.Warn("the limits could not be written to the store; the API applies its own and the database keeps what it has",
+			"err", err)
+		return want
+	}
+	return got
+}
+
+// exposure says in the log what the listener exposes.
+func exposure(cfg config.Config, log *slog.Logger) {
+	if cfg.Mode == config.ModeWorker {
+		return
+	}
+	if !cfg.Supabase.Enabled() && !cfg.Supabase.JWTSecret.Set() {
+		log.Info("memory mode: tokens are signed with a key of this process, and the dev sign-in (POST /v1/dev/token) "+
+			"lets anyone who reaches it act as any user; it listens on "+cfg.Server.Addr+" (set ADDR to change that)")
+		return
+	}
+	if !cfg.Supabase.Enabled() {
+		log.Info("memory mode with SUPABASE_JWT_SECRET: there is no dev sign-in; callers need tokens signed with that secret",
+			"addr", cfg.Server.Addr)
+	}
+}
+
 func limits(cfg config.Config) report.Limits {
 	l := report.DefaultLimits
-	l.MaxPromptChars = cfg.Limits.MaxPromptChars
-	l.MaxTokens = cfg.Limits.MaxTokens
-	l.MaxMetadataBytes = cfg.Limits.MaxMetadataBytes
+	c := cfg.Limits
+	l.MaxPromptChars, l.MaxTokens, l.MaxMetadataBytes = c.MaxPromptChars, c.MaxTokens, c.MaxMetadataBytes
+	l.MaxMetadataDepth, l.MaxQueuedPerUser, l.DailyTokens, l.DailyCost = c.MaxMetadataDepth, c.MaxQueuedPerUser, c.DailyTokens, c.DailyCost
+	l.MaxAttempts = cfg.Worker.MaxAttempts // no job may ask for more attempts than the service gives
 	return l
 }
 

@@ -84,11 +84,17 @@ type Supabase struct {
 // Enabled reports whether a Supabase project is configured.
 func (s Supabase) Enabled() bool { return s.URL != "" }
 
-// Limits bound requests.
+// Limits bound requests and what one user may have waiting or spend. The
+// service writes them into the database at start-up, where they apply to
+// every insert into report_jobs.
 type Limits struct {
 	MaxPromptChars   int
 	MaxTokens        int
 	MaxMetadataBytes int
+	MaxMetadataDepth int
+	MaxQueuedPerUser int
+	DailyTokens      int64   // per user per UTC day; 0: no budget
+	DailyCost        float64 // per user per UTC day, in the providers' currency; 0: no budget
 }
 
 // Worker configures the job engine.
@@ -150,6 +156,10 @@ func Load(getenv func(string) string) (Config, error) {
 			MaxPromptChars:   r.integer("MAX_PROMPT_CHARS", 10_000, 1, 1_000_000),
 			MaxTokens:        r.integer("MAX_TOKENS_LIMIT", 32_000, 1, 1_000_000),
 			MaxMetadataBytes: r.integer("MAX_METADATA_BYTES", 16<<10, 2, 1<<20),
+			MaxMetadataDepth: r.integer("MAX_METADATA_DEPTH", 32, 1, 1000),
+			MaxQueuedPerUser: r.integer("MAX_QUEUED_PER_USER", 100, 1, 1_000_000),
+			DailyTokens:      int64(r.integer("DAILY_TOKEN_BUDGET", 0, 0, 2_000_000_000)),
+			DailyCost:        r.number("DAILY_COST_BUDGET", 0, 0, 1_000_000),
 		},
 		Worker:   loadWorker(r),
 		LLM:      loadLLM(r),
@@ -157,6 +167,12 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel: r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 
 		Observability: loadObservability(r),
+	}
+	// In memory mode the service serves on loopback only unless ADDR says
+	// otherwise: it signs its own tokens, and anyone who reached it could use
+	// its dev sign-in.
+	if r.str("", "ADDR") == "" && !c.Supabase.Enabled() {
+		c.Server.Addr = "127.0.0.1" + c.Server.Addr
 	}
 	c.check(r)
 	if len(r.problems) > 0 {

@@ -19,7 +19,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Mode != ModeAll || c.Supabase.Enabled() || c.Server.Addr != ":8080" || c.Limits.MaxPromptChars != 10_000 ||
+	if c.Mode != ModeAll || c.Supabase.Enabled() || c.Server.Addr != "127.0.0.1:8080" || c.Limits.MaxPromptChars != 10_000 ||
 		c.Worker.JobTimeout != 75*time.Second || c.Worker.ReasoningTimeout != 110*time.Second ||
 		c.Worker.LeaseDuration != 30*time.Second || c.Worker.HeartbeatInterval != 10*time.Second {
 		t.Fatalf("defaults: %+v", c)
@@ -212,5 +212,26 @@ func TestAuthSettings(t *testing.T) {
 	if _, err := Load(env(map[string]string{"RATE_LIMIT_PER_SECOND": "fast", "SUPABASE_JWKS_URL": "ftp://x"})); err == nil ||
 		!strings.Contains(err.Error(), "RATE_LIMIT_PER_SECOND") || !strings.Contains(err.Error(), "SUPABASE_JWKS_URL") {
 		t.Fatalf("bad values not reported: %v", err)
+	}
+}
+
+// Memory mode signs its own tokens and offers a dev sign-in: it listens on
+// loopback unless ADDR says otherwise. With a Supabase project, PORT alone
+// listens on every interface, as platforms expect.
+func TestMemoryModeListensOnLoopback(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{"PORT": "9000"}, "127.0.0.1:9000"},
+		{map[string]string{"ADDR": ":9000"}, ":9000"},
+		{map[string]string{"ADDR": "0.0.0.0:9000"}, "0.0.0.0:9000"},
+		{map[string]string{"PORT": "9000", "SUPABASE_URL": "https://abc.supabase.co", "SUPABASE_ANON_KEY": "sb_publishable_x", "MODE": "api"}, ":9000"},
+	} {
+		cfg, err := Load(env(c.vars))
+		if err != nil || cfg.Server.Addr != c.want {
+			t.Errorf("%v: listens on %q (%v), want %q", c.vars, cfg.Server.Addr, err, c.want)
+		}
 	}
 }

@@ -29,6 +29,22 @@ func loadObservability(r *reader) Observability {
 	return o
 }
 
+// collide reports whether two listen addresses would take the same port:
+// the same port on the same host, or on all interfaces (":8080" collides
+// with "127.0.0.1:8080").
+func collide(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return pa == pb && (ha == hb || any(ha) || any(hb))
+}
+
 // check reports listeners that would collide: profiles and metrics never
 // share the public listener, nor each other's.
 func (o Observability) check(r *reader, c Config) {
@@ -37,11 +53,11 @@ func (o Observability) check(r *reader, c Config) {
 		public = c.Server.Addr
 	}
 	switch {
-	case o.MetricsAddr != "" && o.MetricsAddr == public:
+	case collide(o.MetricsAddr, public):
 		r.fail("METRICS_ADDR must differ from the API's listen address %s: metrics have a listener of their own", public)
-	case o.PprofAddr != "" && o.PprofAddr == public:
+	case collide(o.PprofAddr, public):
 		r.fail("PPROF_ADDR must differ from the API's listen address %s: profiles are never served publicly", public)
-	case o.PprofAddr != "" && o.PprofAddr == o.MetricsAddr:
+	case collide(o.PprofAddr, o.MetricsAddr):
 		r.fail("PPROF_ADDR must differ from METRICS_ADDR")
 	}
 	if o.MetricsToken.Set() && o.MetricsAddr == "" {

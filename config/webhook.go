@@ -15,6 +15,9 @@ type Webhook struct {
 	BackoffBase  time.Duration // WEBHOOK_BACKOFF_BASE_MS, first retry delay (doubles per attempt)
 	BackoffMax   time.Duration // WEBHOOK_BACKOFF_MAX_MS, cap of the retry delay
 	PollInterval time.Duration // WEBHOOK_POLL_INTERVAL
+	// PerUserPerMinute is WEBHOOK_PER_USER_PER_MINUTE: attempts started per
+	// job owner per minute, across instances (0: no bound).
+	PerUserPerMinute int
 }
 
 // Enabled reports whether deliveries are sent.
@@ -22,13 +25,14 @@ func (w Webhook) Enabled() bool { return w.BaseURL != "" }
 
 func loadWebhook(r *reader) Webhook {
 	return Webhook{
-		BaseURL:      r.baseURL("", "WEBHOOK_BASE_URL"),
-		Secret:       r.secret("WEBHOOK_SECRET"),
-		Timeout:      r.duration("WEBHOOK_TIMEOUT_MS", 10*time.Second, 100*time.Millisecond, 5*time.Minute),
-		MaxRetries:   r.integer("WEBHOOK_MAX_RETRIES", 3, 0, 20),
-		BackoffBase:  r.duration("WEBHOOK_BACKOFF_BASE_MS", time.Second, time.Millisecond, time.Hour),
-		BackoffMax:   r.duration("WEBHOOK_BACKOFF_MAX_MS", 10*time.Second, time.Millisecond, 24*time.Hour),
-		PollInterval: r.duration("WEBHOOK_POLL_INTERVAL", time.Second, 10*time.Millisecond, time.Minute),
+		BaseURL:          r.baseURL("", "WEBHOOK_BASE_URL"),
+		Secret:           r.secret("WEBHOOK_SECRET"),
+		Timeout:          r.duration("WEBHOOK_TIMEOUT_MS", 10*time.Second, 100*time.Millisecond, 5*time.Minute),
+		MaxRetries:       r.integer("WEBHOOK_MAX_RETRIES", 3, 0, 20),
+		BackoffBase:      r.duration("WEBHOOK_BACKOFF_BASE_MS", time.Second, time.Millisecond, time.Hour),
+		BackoffMax:       r.duration("WEBHOOK_BACKOFF_MAX_MS", 10*time.Second, time.Millisecond, 24*time.Hour),
+		PollInterval:     r.duration("WEBHOOK_POLL_INTERVAL", time.Second, 10*time.Millisecond, time.Minute),
+		PerUserPerMinute: r.integer("WEBHOOK_PER_USER_PER_MINUTE", 30, 0, 100_000),
 	}
 }
 

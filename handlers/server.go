@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -105,6 +106,7 @@ type handler struct {
 	Deps
 	creator report.Creator
 	page    *page
+	ready   readiness
 }
 
 // New builds the Echo instance with every route.
@@ -180,9 +182,39 @@ func (h *handler) healthz(c echo.Context) error {
 }
 
 // readyz answers 200 when the store is reachable and every other check
-// (the JWKS, when one is configured) passes; else 503 naming what failed.
+// (the JWKS, when one is configured; the worker's claims) passes; else 503
+// naming what failed. It is public and unauthenticated, so the answer is
+// computed at most once a second however often it is asked for.
 func (h *handler) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	status, body := h.ready.answer(h.Now(), h.checkReady)
+	if status != http.StatusOK {
+		c.Response().Header().Set("Retry-After", "5")
+	}
+	return c.JSON(status, body)
+}
+
+// readiness caches the last readiness answer.
+type readiness struct {
+	mu     sync.Mutex
+	at     time.Time
+	status int
+	body   map[string]any
+}
+
+// answer returns the answer computed within the last second, or computes
+// one; concurrent callers wait for the one computation.
+func (r *readiness) answer(now time.Time, compute func() (int, map[string]any)) (int, map[string]any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.body == nil || now.Sub(r.at) >= time.Second || now.Before(r.at) {
+		r.status, r.body = compute()
+		r.at = now
+	}
+	return r.status, r.body
+}
+
+func (h *handler) checkReady() (int, map[string]any) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	checks := map[string]string{"store": "ok"}
 	ready := true
@@ -198,10 +230,9 @@ func (h *handler) readyz(c echo.Context) error {
 		}
 	}
 	if !ready {
-		c.Response().Header().Set("Retry-After", "5")
-		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "checks": checks})
+		return http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "checks": checks}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "checks": checks})
+	return http.StatusOK, map[string]any{"status": "ok", "checks": checks}
 }
 
 func methodNotAllowed(echo.Context) error {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCreateReturnsTheWholeJob(t *testing.T) {
@@ -235,9 +236,11 @@ func TestCancelDeleteStats(t *testing.T) {
 		t.Fatalf("delete twice: %s", r)
 	}
 	r := a.do("GET", "/v1/stats", token, nil)
-	want := `{"total":1,"queued":0,"running":0,"succeeded":0,"failed":0,"cancelled":1,"avgDurationMs":0}` + "\n"
+	want := `{"total":1,"queued":0,"running":0,"succeeded":0,"failed":0,"cancelled":1,"avgDurationMs":0,"budget":` +
+		`{"daily_tokens":null,"used_tokens":0,"daily_cost":null,"used_cost":0,"max_queued":100,"resets_at":"` +
+		time.Now().UTC().Truncate(24*time.Hour).Add(24*time.Hour).Format(time.RFC3339) + `"}}` + "\n"
 	if r.status != 200 || string(r.body) != want {
-		t.Fatalf("stats: %s", r)
+		t.Fatalf("stats: %s, want %s", r, want)
 	}
 	if r := a.do("GET", "/v1/stats/active", token, nil); string(r.body) != `{"hasActiveJobs":false,"activeCount":0}`+"\n" {
 		t.Fatalf("active: %s", r)

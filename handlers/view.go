@@ -240,18 +240,39 @@ func decodeCursor(s string) (report.Cursor, bool) {
 
 // statsView is GET /v1/stats: the old monitor's shape, camelCase included.
 type statsView struct {
-	Total         int   `json:"total"`
-	Queued        int   `json:"queued"`
-	Running       int   `json:"running"`
-	Succeeded     int   `json:"succeeded"`
-	Failed        int   `json:"failed"`
-	Cancelled     int   `json:"cancelled"`
-	AvgDurationMs int64 `json:"avgDurationMs"`
+	Total         int        `json:"total"`
+	Queued        int        `json:"queued"`
+	Running       int        `json:"running"`
+	Succeeded     int        `json:"succeeded"`
+	Failed        int        `json:"failed"`
+	Cancelled     int        `json:"cancelled"`
+	AvgDurationMs int64      `json:"avgDurationMs"`
+	Budget        budgetView `json:"budget"`
+}
+
+// budgetView is what the caller may spend today and has spent; null
+// limits mean none.
+type budgetView struct {
+	DailyTokens *int64    `json:"daily_tokens"`
+	UsedTokens  int64     `json:"used_tokens"`
+	DailyCost   *float64  `json:"daily_cost"`
+	UsedCost    float64   `json:"used_cost"`
+	MaxQueued   int       `json:"max_queued"`
+	ResetsAt    time.Time `json:"resets_at"`
 }
 
 func statsViewOf(s report.Stats) statsView {
-	return statsView{Total: s.Total, Queued: s.Queued, Running: s.Running, Succeeded: s.Succeeded, Failed: s.Failed,
-		Cancelled: s.Cancelled, AvgDurationMs: s.AvgDuration.Milliseconds()}
+	b := s.Budget
+	v := statsView{Total: s.Total, Queued: s.Queued, Running: s.Running, Succeeded: s.Succeeded, Failed: s.Failed,
+		Cancelled: s.Cancelled, AvgDurationMs: s.AvgDuration.Milliseconds(),
+		Budget: budgetView{UsedTokens: b.UsedTokens, UsedCost: b.UsedCost, MaxQueued: b.MaxQueued, ResetsAt: b.ResetsAt}}
+	if b.DailyTokens > 0 {
+		v.Budget.DailyTokens = &b.DailyTokens
+	}
+	if b.DailyCost > 0 {
+		v.Budget.DailyCost = &b.DailyCost
+	}
+	return v
 }
 
 // operatorStatsView is GET /v1/admin/stats.

@@ -63,9 +63,21 @@ func (s *Store) ClaimDeliveries(_ context.Context, r report.DeliveryClaim) ([]re
 		}
 		return due[a].ID < due[b].ID
 	})
+	started := s.recentAttempts(now, r.PerUserPerMinute)
 	out := []report.Delivery{}
-	for _, d := range due[:min(len(due), max(r.Limit, 0))] {
+	for _, d := range due {
+		if len(out) >= r.Limit {
+			break
+		}
+		if r.PerUserPerMinute > 0 && d.UserID != "" {
+			if started[d.UserID] >= r.PerUserPerMinute {
+				continue // this owner's turn comes when the minute has passed
+			}
+			started[d.UserID]++
+		}
 		expires := now.Add(r.Lease)
+		attemptAt := now
+		d.LastAttemptAt = &attemptAt
 		d.Status, d.Attempts, d.LeaseToken, d.LeaseExpiresAt, d.UpdatedAt =
 			report.DeliveryDelivering, d.Attempts+1, uuid.NewString(), &expires, now
 		c := *d
@@ -74,6 +86,21 @@ func (s *Store) ClaimDeliveries(_ context.Context, r report.DeliveryClaim) ([]re
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// recentAttempts counts, per job owner, the delivery attempts started in the
+// last minute (none when there is no per-user bound).
+func (s *Store) recentAttempts(now time.Time, bound int) map[string]int {
+	out := map[string]int{}
+	if bound <= 0 {
+		return out
+	}
+	for _, d := range s.deliveries {
+		if d.LastAttemptAt != nil && d.LastAttemptAt.After(now.Add(-time.Minute)) {
+			out[d.UserID]++
+		}
+	}
+	return out
 }
 
 func interruptedMessage(attempts int) string {

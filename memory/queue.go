@@ -10,55 +10,67 @@ import (
 	"github.com/polaris/reportd/report"
 )
 
-// claimWindow mirrors the SQL: fairness is decided among this many of the
-// oldest claimable jobs.
-const claimWindow = 500
-
-// Claim implements report.Queue, mirroring claim_report_jobs(). Memory
-// holds no row the claim could fail on, so nothing is ever refused.
+// Claim implements report.Queue, mirroring claim_report_jobs() and
+// report_job_claim_candidates(): running jobs whose lease expired first,
+// then queued jobs in rounds across users (every user's oldest claimable
+// job, oldest first, then every user's second...), at most PerUserLimit
+// running per user. Memory holds no row the claim could fail on, so
+// nothing is ever refused.
 func (s *Store) Claim(_ context.Context, r report.ClaimRequest) (report.Claimed, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock()
 	s.failExhausted(now)
+	s.failOverBudget(now)
 
-	busy := map[string]int{}
-	var claimable []*report.Job
-	for _, j := range s.jobs {
-		if j.Status == report.StatusRunning && j.LeaseExpiresAt != nil && !j.LeaseExpiresAt.Before(now) {
-			busy[j.UserID]++
+	var rescue []*report.Job
+	type round struct {
+		j *report.Job
+		n int
+	}
+	var rounds []round
+	for _, jobs := range s.active {
+		busy := 0
+		var queued []*report.Job
+		for _, j := range jobs {
+			live := j.ExpiresAt == nil || j.ExpiresAt.After(now)
+			switch {
+			case j.Status == report.StatusRunning && j.LeaseExpiresAt != nil && !j.LeaseExpiresAt.Before(now):
+				busy++
+			case j.Status == report.StatusRunning && live:
+				rescue = append(rescue, j)
+			case j.Status == report.StatusQueued && !j.RunAfter.After(now) && live:
+				queued = append(queued, j)
+			}
 		}
-		if isClaimable(j, now) && (j.ExpiresAt == nil || j.ExpiresAt.After(now)) {
-			claimable = append(claimable, j)
+		sort.Slice(queued, func(a, b int) bool { return older(queued[a], queued[b]) })
+		take := len(queued)
+		if r.PerUserLimit > 0 {
+			take = min(take, max(r.PerUserLimit-busy, 0))
+		}
+		for i, j := range queued[:take] {
+			rounds = append(rounds, round{j, i + 1})
 		}
 	}
-	sort.Slice(claimable, func(a, b int) bool { return older(claimable[a], claimable[b]) })
-	if len(claimable) > claimWindow {
-		claimable = claimable[:claimWindow]
-	}
-	rank := map[string]int{}
+	sort.Slice(rescue, func(a, b int) bool { return older(rescue[a], rescue[b]) })
+	sort.Slice(rounds, func(a, b int) bool {
+		if rounds[a].n != rounds[b].n {
+			return rounds[a].n < rounds[b].n
+		}
+		return older(rounds[a].j, rounds[b].j)
+	})
 	var out report.Claimed
-	for _, j := range claimable {
-		if len(out.Jobs) >= r.Limit {
-			break
+	for _, j := range rescue {
+		if len(out.Jobs) < r.Limit {
+			out.Jobs = append(out.Jobs, s.claim(j, r, now))
 		}
-		rank[j.UserID]++
-		if r.PerUserLimit > 0 && rank[j.UserID]+busy[j.UserID] > r.PerUserLimit {
-			continue
+	}
+	for _, c := range rounds {
+		if len(out.Jobs) < r.Limit {
+			out.Jobs = append(out.Jobs, s.claim(c.j, r, now))
 		}
-		out.Jobs = append(out.Jobs, s.claim(j, r, now))
 	}
 	return out, nil
-}
-
-func isClaimable(j *report.Job, now time.Time) bool {
-	switch j.Status {
-	case report.StatusQueued:
-		return !j.RunAfter.After(now)
-	case report.StatusRunning:
-		return j.LeaseExpiresAt == nil || j.LeaseExpiresAt.Before(now)
-	}
-	return false
 }
 
 func older(a, b *report.Job) bool {
@@ -70,7 +82,13 @@ func older(a, b *report.Job) bool {
 
 // failExhausted fails running jobs whose lease expired with no attempts left.
 func (s *Store) failExhausted(now time.Time) {
-	for _, j := range s.jobs {
+	var exhausted []*report.Job
+	for _, jobs := range s.active {
+		for _, j := range jobs {
+			exhausted = append(exhausted, j) // filtered below; s.update changes s.active
+		}
+	}
+	for _, j := range exhausted {
 		if j.Status != report.StatusRunning || (j.LeaseExpiresAt != nil && !j.LeaseExpiresAt.Before(now)) ||
 			j.Attempts < j.MaxAttempts {
 			continue
@@ -199,6 +217,7 @@ func (s *Store) Complete(_ context.Context, l report.Lease, c report.Completion)
 	}
 	now := s.clock()
 	s.endAttempt(j, l.Epoch, now, func(a *attempt) { a.Outcome, a.Details = report.AttemptSucceeded, object(c.Attempt) })
+	s.recordUsage(j.UserID, c.Spent, now)
 	s.update(j, func(n *report.Job) {
 		text, zero := c.Result, 0
 		n.Status = report.StatusSucceeded
@@ -237,6 +256,7 @@ func (s *Store) Fail(_ context.Context, l report.Lease, f report.Failure) (repor
 		n.Result = nil
 		n.LeaseExpiresAt = nil
 	})
+	s.recordUsage(j.UserID, f.Spent, now)
 	s.endAttempt(j, l.Epoch, now, func(a *attempt) {
 		a.Outcome = report.AttemptFailed
 		if j.Status == report.StatusQueued {

@@ -28,6 +28,13 @@ type Store struct {
 	idem  map[idemKey]string     // (user, idempotency key) -> row id
 
 	attempts map[string][]*attempt // by row id, oldest first (report_job_attempts)
+	// active holds each user's queued and running jobs, by row id: what
+	// claims, the queue cap and the budget look at.
+	active map[string]map[string]*report.Job
+
+	limits  report.Limits
+	budgets map[string]report.Budget // per-user overrides (report_job_budgets)
+	usage   map[usageKey]usage       // report_job_usage
 
 	deliveries map[string]*report.Delivery // webhook outbox, by delivery id
 }
@@ -46,6 +53,10 @@ func New(now func() time.Time) *Store {
 		idem:  map[idemKey]string{},
 
 		attempts: map[string][]*attempt{},
+		active:   map[string]map[string]*report.Job{},
+		limits:   report.DefaultLimits,
+		budgets:  map[string]report.Budget{},
+		usage:    map[usageKey]usage{},
 
 		deliveries: map[string]*report.Delivery{},
 	}
@@ -100,6 +111,9 @@ func (s *Store) Create(_ context.Context, c report.Caller, in report.NewJob) (re
 		return report.Job{}, false, report.Errorf(report.ErrConflict, "job_id %s already exists", in.JobID)
 	}
 	now := s.clock()
+	if err := s.enforce(user, in, now); err != nil {
+		return report.Job{}, false, err
+	}
 	expires := now.Add(7 * 24 * time.Hour)
 	meta := in.Metadata
 	if len(meta) == 0 {
@@ -117,6 +131,7 @@ func (s *Store) Create(_ context.Context, c report.Caller, in report.NewJob) (re
 	}
 	s.jobs[j.ID] = j
 	s.byJob[j.JobID] = j.ID
+	s.track(j)
 	if in.IdempotencyKey != "" {
 		s.idem[idemKey{user, in.IdempotencyKey}] = j.ID
 	}
@@ -252,7 +267,32 @@ func (s *Store) remove(j *report.Job) {
 		delete(s.idem, idemKey{j.UserID, j.IdempotencyKey})
 	}
 	delete(s.attempts, j.ID)
+	if a := s.active[j.UserID]; a != nil {
+		delete(a, j.ID)
+		if len(a) == 0 {
+			delete(s.active, j.UserID)
+		}
+	}
 	s.removeDeliveries(j.ID)
+}
+
+// track keeps s.active in step with j's status (callers hold s.mu).
+func (s *Store) track(j *report.Job) {
+	a := s.active[j.UserID]
+	if j.Status == report.StatusQueued || j.Status == report.StatusRunning {
+		if a == nil {
+			a = map[string]*report.Job{}
+			s.active[j.UserID] = a
+		}
+		a[j.ID] = j
+		return
+	}
+	if a != nil {
+		delete(a, j.ID)
+		if len(a) == 0 {
+			delete(s.active, j.UserID)
+		}
+	}
 }
 
 // Stats implements report.Store.
@@ -291,6 +331,7 @@ func (s *Store) Stats(_ context.Context, c report.Caller) (report.Stats, error) 
 	if n > 0 {
 		st.AvgDuration = (sum / time.Duration(n)).Round(time.Millisecond)
 	}
+	st.Budget = s.budget(user, s.now())
 	return st, nil
 }
 
@@ -311,4 +352,5 @@ func (s *Store) update(j *report.Job, change func(*report.Job)) {
 	if !j.Status.Final() {
 		j.CompletedAt = nil
 	}
+	s.track(j)
 }

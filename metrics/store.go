@@ -121,3 +121,9 @@ func (s *Store) Ping(ctx context.Context) (err error) {
 	defer s.observe("ping", time.Now(), &err)
 	return s.next.Ping(ctx)
 }
+
+// Configure implements report.Settings.
+func (s *Store) Configure(ctx context.Context, l report.Limits) (out report.Limits, err error) {
+	defer s.observe("configure", time.Now(), &err)
+	return s.next.Configure(ctx, l)
+}

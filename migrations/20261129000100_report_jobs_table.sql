@@ -144,7 +144,7 @@ declare
 begin
   for t in select tgname, tgfoid from pg_trigger
             where tgrelid = 'public.report_jobs'::regclass and not tgisinternal
-              and tgname not in ('report_jobs_touch', 'report_jobs_guard', 'report_jobs_enqueue_delivery')
+              and tgname not in ('report_jobs_touch', 'report_jobs_guard', 'report_jobs_enforce', 'report_jobs_enqueue_delivery')
   loop
     execute format('drop trigger %I on public.report_jobs', t.tgname);
     if t.tgfoid <> 'public.report_jobs_touch'::regproc

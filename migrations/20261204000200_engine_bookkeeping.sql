@@ -247,33 +247,31 @@ begin
 end;
 $$;
 
--- Candidates of a claim, locked: queued jobs whose backoff has passed and
--- running jobs whose lease expired, oldest first, at most p_per_user_limit
--- running per user when it is positive (decided among the oldest 500), never
--- a row set aside. SKIP LOCKED: concurrent claimers never wait for each other.
+-- Candidates of a claim, locked, fair across users whatever their backlog.
+-- Running jobs whose lease expired come first (their worker died; they
+-- were already someone's turn). Then queued jobs whose backoff has passed,
+-- in rounds: every user's oldest claimable job, oldest first, then every
+-- user's second, and so on, with at most p_per_user_limit running per user
+-- when it is positive. The users with queued jobs are found with a skip
+-- scan of report_jobs_queued_user (one index probe per user, not per job),
+-- so one user's ten thousand jobs cost no more than one; only the users
+-- whose oldest job waited longest are looked at further. Rows set aside are
+-- never picked. SKIP LOCKED: concurrent claimers never wait for each other.
 create or replace function public.report_job_claim_candidates(p_limit integer, p_per_user_limit integer)
 returns uuid[]
 language sql
 set search_path = ''
 as $$
-  with queued as (
-    select j.id, j.user_id, j.created_at
-      from public.report_jobs j
-     where j.status = 'queued' and j.run_after <= now()
-       and (j.expires_at is null or j.expires_at > now())
-     order by j.created_at, j.id
-     limit case when p_per_user_limit > 0 then 500 else greatest(p_limit, 0) * 4 + 16 end
-  ),
-  expired as (
-    select j.id, j.user_id, j.created_at
-      from public.report_jobs j
-     where j.status = 'running' and coalesce(j.lease_expires_at, '-infinity') < now()
-       and (j.expires_at is null or j.expires_at > now())
-     order by j.created_at, j.id
-     limit case when p_per_user_limit > 0 then 500 else greatest(p_limit, 0) * 4 + 16 end
-  ),
-  candidates as (
-    select * from queued union all select * from expired
+  with recursive users as (
+    (select j.user_id from public.report_jobs j
+      where j.status = 'queued' and j.user_id is not null
+      order by j.user_id limit 1)
+    union all
+    select (select j.user_id from public.report_jobs j
+             where j.status = 'queued' and j.user_id > u.user_id
+             order by j.user_id limit 1)
+      from users u
+     where u.user_id is not null
   ),
   busy as (
     select user_id, count(*)::integer as n
@@ -281,23 +279,60 @@ as $$
      where p_per_user_limit > 0 and status = 'running' and lease_expires_at >= now()
      group by user_id
   ),
-  eligible as (
-    select c.id
-      from (select c.*, row_number() over (partition by c.user_id order by c.created_at, c.id) as rn
-              from candidates c) c
-      left join busy b on b.user_id = c.user_id
-     where (p_per_user_limit <= 0 or c.rn + coalesce(b.n, 0) <= p_per_user_limit)
-       and not exists (select 1 from public.report_job_quarantine q where q.job_row_id = c.id)
+  rescue as (
+    select j.id, 0::bigint as round, j.created_at
+      from public.report_jobs j
+     where j.status = 'running' and coalesce(j.lease_expires_at, '-infinity') < now()
+       and (j.expires_at is null or j.expires_at > now())
+     order by j.created_at, j.id
+     limit greatest(p_limit, 0)
+  ),
+  -- The users whose oldest claimable job waited longest: enough of them to
+  -- fill the claim even when some rows are locked by another claimer.
+  firsts as (
+    select u.user_id, f.created_at
+      from users u
+      cross join lateral (
+        select j.created_at from public.report_jobs j
+         where j.status = 'queued' and j.user_id = u.user_id
+           and j.run_after <= now() and (j.expires_at is null or j.expires_at > now())
+         order by j.created_at, j.id
+         limit 1
+      ) f
+     where u.user_id is not null
+     order by f.created_at, u.user_id
+     limit greatest(p_limit, 0) * 2 + 16
+  ),
+  rounds as (
+    select c.id, c.round, c.created_at
+      from firsts u
+      left join busy b on b.user_id = u.user_id
+      cross join lateral (
+        select j.id, j.created_at, row_number() over (order by j.created_at, j.id) as round
+          from public.report_jobs j
+         where j.status = 'queued' and j.user_id = u.user_id
+           and j.run_after <= now() and (j.expires_at is null or j.expires_at > now())
+           and not exists (select 1 from public.report_job_quarantine q where q.job_row_id = j.id)
+         order by j.created_at, j.id
+         limit case when p_per_user_limit > 0 then greatest(least(p_limit, p_per_user_limit - coalesce(b.n, 0)), 0)
+                    else greatest(p_limit, 0) end
+      ) c
+  ),
+  candidates as (
+    select * from rescue
+     where not exists (select 1 from public.report_job_quarantine q where q.job_row_id = rescue.id)
+    union all
+    select * from rounds
   ),
   picked as (
     select j.id
       from public.report_jobs j
-     where j.id in (select id from eligible)
-       and ((j.status = 'queued' and j.run_after <= now())
-         or (j.status = 'running' and coalesce(j.lease_expires_at, '-infinity') < now()))
-     order by j.created_at, j.id
+      join candidates c on c.id = j.id
+     where (j.status = 'queued' and j.run_after <= now())
+        or (j.status = 'running' and coalesce(j.lease_expires_at, '-infinity') < now())
+     order by c.round, c.created_at, j.id
      limit greatest(p_limit, 0)
-     for update skip locked
+     for update of j skip locked
   )
   select coalesce(array_agg(id), '{}') from picked;
 $$;
@@ -325,6 +360,7 @@ declare
   v_id  uuid;
 begin
   v_out := public.report_job_fail_exhausted();
+  perform public.report_job_fail_over_budget();
   v_ids := public.report_job_claim_candidates(p_limit, p_per_user_limit);
   if cardinality(v_ids) > 0 then
     begin
@@ -396,22 +432,27 @@ $$;
 -- Store the result of the attempt holding the job. Returns 'succeeded',
 -- 'cancelled' or 'lost'; a stale attempt can never overwrite a newer one.
 create or replace function public.complete_report_job(
-  p_id uuid, p_epoch bigint, p_result text, p_metadata jsonb default '{}'::jsonb, p_attempt jsonb default '{}'::jsonb
+  p_id uuid, p_epoch bigint, p_result text, p_metadata jsonb default '{}'::jsonb, p_attempt jsonb default '{}'::jsonb,
+  p_tokens bigint default 0, p_cost numeric default 0
 )
 returns text
 language plpgsql
 set search_path = ''
 set lock_timeout = '10s'
 as $$
+declare
+  v_user uuid;
 begin
   update public.report_jobs
      set status = 'succeeded', result = p_result, error = null, percent = 100, eta_seconds = 0,
          lease_expires_at = null,
          metadata = coalesce(metadata, '{}'::jsonb) || coalesce(p_metadata, '{}'::jsonb)
-   where id = p_id and lease_epoch = p_epoch and status = 'running';
+   where id = p_id and lease_epoch = p_epoch and status = 'running'
+  returning user_id into v_user;
   if not found then
     return public.report_job_fence_miss(p_id, p_epoch);
   end if;
+  perform public.report_job_record_usage(v_user, p_tokens, p_cost, 1);
   update public.report_job_attempts
      set ended_at = now(), outcome = 'succeeded', details = coalesce(p_attempt, '{}'::jsonb)
    where job_row_id = p_id and epoch = p_epoch;
@@ -431,7 +472,9 @@ create or replace function public.fail_report_job(
   p_retryable      boolean default false,
   p_retry_after_ms integer default 0,
   p_charge_attempt boolean default true,
-  p_attempt        jsonb default '{}'::jsonb
+  p_attempt        jsonb default '{}'::jsonb,
+  p_tokens         bigint default 0,
+  p_cost           numeric default 0
 )
 returns text
 language plpgsql
@@ -440,6 +483,7 @@ set lock_timeout = '10s'
 as $$
 declare
   v_status text;
+  v_user   uuid;
 begin
   update public.report_jobs
      set status = case when p_retryable and (attempts < max_attempts or not p_charge_attempt)
@@ -453,10 +497,11 @@ begin
          result = null,
          lease_expires_at = null
    where id = p_id and lease_epoch = p_epoch and status = 'running'
-  returning status into v_status;
+  returning status, user_id into v_status, v_user;
   if not found then
     return public.report_job_fence_miss(p_id, p_epoch);
   end if;
+  perform public.report_job_record_usage(v_user, p_tokens, p_cost, 0);
   update public.report_job_attempts
      set ended_at = now(), outcome = case when v_status = 'queued' then 'retried' else 'failed' end,
          error = p_error, charged = p_charge_attempt, details = coalesce(p_attempt, '{}'::jsonb)
@@ -550,8 +595,8 @@ begin
     'public.claim_report_jobs(text, integer, integer, integer)',
     'public.report_job_fence_miss(uuid, bigint)',
     'public.report_job_heartbeat(uuid, bigint, integer, integer, integer, text)',
-    'public.complete_report_job(uuid, bigint, text, jsonb, jsonb)',
-    'public.fail_report_job(uuid, bigint, text, boolean, integer, boolean, jsonb)',
+    'public.complete_report_job(uuid, bigint, text, jsonb, jsonb, bigint, numeric)',
+    'public.fail_report_job(uuid, bigint, text, boolean, integer, boolean, jsonb, bigint, numeric)',
     'public.release_report_job(uuid, bigint)',
     'public.keep_partial_report_result(uuid, bigint, text)',
     'public.get_report_job(text, uuid)'

@@ -104,6 +104,7 @@ type Delivery struct {
 	NextAttemptAt  time.Time      // not attempted before this
 	LeaseToken     string         // fencing token of the attempt in flight
 	LeaseExpiresAt *time.Time     //
+	LastAttemptAt  *time.Time     // when the latest attempt started
 	LastStatusCode int            // HTTP status of the last attempt (0: none)
 	LastError      string         // why the last attempt failed, or why it was skipped
 	DeliveredAt    *time.Time     //
@@ -134,6 +135,9 @@ type DeliveryClaim struct {
 	Limit       int           // at most this many
 	Lease       time.Duration // how long an attempt may take before another dispatcher may retry it
 	MaxAttempts int           // an interrupted attempt that was the last one fails the delivery
+	// PerUserPerMinute bounds the attempts started per job owner in any
+	// minute, across dispatchers (0: no bound); the rest wait their turn.
+	PerUserPerMinute int
 }
 
 // DeliveryOutcome is what one attempt came to.

@@ -23,12 +23,22 @@ const (
 	DefaultMaxAttempts = 3
 )
 
-// Limits bound what a caller may ask for.
+// Limits bound what a caller may ask for, and what one user may have
+// waiting and spend. The same values are in force in the database
+// (report_job_settings), which applies them to every insert, whichever
+// path it comes by.
 type Limits struct {
 	MaxPromptChars    int // characters (not bytes); the old route cut at 10,000 silently
 	MaxTokens         int // upper bound of max_tokens
 	MaxMetadataBytes  int // encoded size of the metadata object
+	MaxMetadataDepth  int // nesting of the metadata object (the object itself is 1)
 	MaxIdempotencyKey int // characters
+	MaxAttempts       int // upper bound of a job's attempt budget
+	MaxQueuedPerUser  int // a user's jobs waiting at once
+	// A user's budget per UTC day (0: none), unless a per-user override
+	// says otherwise: tokens, and cost in the providers' currency.
+	DailyTokens int64
+	DailyCost   float64
 }
 
 // DefaultLimits are the limits used when configuration leaves them unset.
@@ -36,8 +46,17 @@ var DefaultLimits = Limits{
 	MaxPromptChars:    10_000,
 	MaxTokens:         32_000,
 	MaxMetadataBytes:  16 << 10,
+	MaxMetadataDepth:  32,
 	MaxIdempotencyKey: 255,
+	MaxAttempts:       5,
+	MaxQueuedPerUser:  100,
 }
+
+var jobIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+
+// ValidJobID reports whether s has the shape of a job id: 1 to 128 letters,
+// digits or _.:- starting with a letter or digit (the database's rule).
+func ValidJobID(s string) bool { return jobIDPattern.MatchString(s) }
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
@@ -70,6 +89,12 @@ func (l Limits) Check(in NewJob) error {
 	if utf8.RuneCountInString(in.IdempotencyKey) > l.MaxIdempotencyKey {
 		v.Add("idempotency_key", "idempotency key must be at most %d characters", l.MaxIdempotencyKey)
 	}
+	if in.JobID != "" && !ValidJobID(in.JobID) {
+		v.Add("job_id", "job_id must be 1 to 128 letters, digits or _.:- starting with a letter or digit")
+	}
+	if l.MaxAttempts > 0 && (in.MaxAttempts < 1 || in.MaxAttempts > l.MaxAttempts) {
+		v.Add("max_attempts", "max_attempts must be between 1 and %d", l.MaxAttempts)
+	}
 	l.checkMetadata(v, in.Metadata)
 	return v.OrNil()
 }
@@ -90,6 +115,34 @@ func (l Limits) checkMetadata(v *ValidationError, raw json.RawMessage) {
 	if bytes.Contains(raw, []byte(`\u0000`)) {
 		v.Add("metadata", "metadata must not contain NUL characters")
 	}
+	if l.MaxMetadataDepth > 0 && JSONDepth(raw) > l.MaxMetadataDepth {
+		v.Add("metadata", "metadata is nested more than %d levels deep", l.MaxMetadataDepth)
+	}
+}
+
+// JSONDepth is how deeply objects and arrays nest in a JSON text (a
+// scalar is 0, {"a":1} is 1, {"a":{"b":[]}} is 3), counted from its
+// brackets without decoding it; brackets inside strings do not count. The
+// database's report_job_json_depth() counts the same way.
+func JSONDepth(raw []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range raw {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // NewJobID returns a public job id in the old route's format:

@@ -25,7 +25,7 @@ func TestNewJobIDFormat(t *testing.T) {
 
 func TestLimitsCheck(t *testing.T) {
 	t.Parallel()
-	ok := NewJob{Prompt: "p", Temperature: 0.2, MaxTokens: 100, Metadata: json.RawMessage(`{"a":1}`)}
+	ok := NewJob{JobID: "job_1_ok", Prompt: "p", Temperature: 0.2, MaxTokens: 100, MaxAttempts: 3, Metadata: json.RawMessage(`{"a":1}`)}
 	cases := []struct {
 		name     string
 		mod      func(*NewJob)
@@ -46,6 +46,14 @@ func TestLimitsCheck(t *testing.T) {
 		{"metadata too large", func(n *NewJob) { n.Metadata = json.RawMessage(`{"a":"` + strings.Repeat("x", 17_000) + `"}`) }, "metadata", true},
 		{"metadata with NUL", func(n *NewJob) { n.Metadata = json.RawMessage(`{"a":"\u0000"}`) }, "metadata", false},
 		{"idempotency key too long", func(n *NewJob) { n.IdempotencyKey = strings.Repeat("k", 256) }, "idempotency_key", false},
+		{"metadata nested too deep", func(n *NewJob) {
+			n.Metadata = json.RawMessage(strings.Repeat(`{"a":`, 33) + "1" + strings.Repeat("}", 33))
+		}, "metadata", false},
+		{"metadata at the depth limit", func(n *NewJob) {
+			n.Metadata = json.RawMessage(strings.Repeat(`{"a":`, 32) + "1" + strings.Repeat("}", 32))
+		}, "", false},
+		{"job_id of another shape", func(n *NewJob) { n.JobID = strings.Repeat("j", 129) }, "job_id", false},
+		{"max_attempts over the limit", func(n *NewJob) { n.MaxAttempts = 20 }, "max_attempts", false},
 	}
 	for _, c := range cases {
 		in := ok
@@ -76,5 +84,29 @@ func TestFingerprintIgnoresKeyOrder(t *testing.T) {
 	}
 	if Fingerprint(a) == Fingerprint(c) {
 		t.Fatal("different prompts share a fingerprint")
+	}
+}
+
+func TestJSONDepth(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int{
+		`1`: 0, `"[{"`: 0, `{}`: 1, `{"a":1}`: 1, `{"a":{"b":[]}}`: 3, `[[[]],[]]`: 3,
+		`{"s":"}}]]{{[[","n":{"x":"\"{"}}`: 2, strings.Repeat("[", 50) + strings.Repeat("]", 50): 50,
+	} {
+		if got := JSONDepth([]byte(in)); got != want {
+			t.Errorf("JSONDepth(%s) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+func TestValidJobID(t *testing.T) {
+	t.Parallel()
+	for id, want := range map[string]bool{
+		"job_1795954584832_deitnyya": true, "a": true, "job-1.2:3": true, strings.Repeat("j", 128): true,
+		"": false, "_job": false, "job id": false, "job/1": false, strings.Repeat("j", 129): false, "job\n1": false,
+	} {
+		if got := ValidJobID(id); got != want {
+			t.Errorf("ValidJobID(%q) = %v, want %v", id, got, want)
+		}
 	}
 }

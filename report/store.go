@@ -70,6 +70,17 @@ type Cursor struct {
 type Stats struct {
 	Total, Queued, Running, Succeeded, Failed, Cancelled int
 	AvgDuration                                          time.Duration
+	Budget                                               Budget
+}
+
+// Budget is what a user may spend in a UTC day, and has spent today.
+type Budget struct {
+	DailyTokens int64   // 0: no token budget
+	UsedTokens  int64   //
+	DailyCost   float64 // 0: no cost budget
+	UsedCost    float64 //
+	MaxQueued   int     // jobs the user may have waiting at once
+	ResetsAt    time.Time
 }
 
 // Store is the caller-facing side of job storage. Every method acts as the
@@ -119,6 +130,15 @@ type Completion struct {
 	Result   string
 	Metadata json.RawMessage // merged into the job's metadata
 	Attempt  json.RawMessage // what the worker measured, kept on the attempt's record
+	Spent    Spent           // added to the owner's usage of the day
+}
+
+// Spent is what an attempt cost: tokens (as the provider reported them, or
+// as counted from the stream) and cost (in the provider's currency; 0 when
+// it reports none).
+type Spent struct {
+	Tokens int64
+	Cost   float64
 }
 
 // Failure is an unsuccessful attempt's outcome.
@@ -128,6 +148,7 @@ type Failure struct {
 	RetryAfter    time.Duration   // earliest next attempt
 	ChargeAttempt bool            // false: this attempt does not count against the budget
 	Attempt       json.RawMessage // what the worker measured, kept on the attempt's record
+	Spent         Spent           // added to the owner's usage of the day (a failed stream costs too)
 }
 
 // Claimed is what one claim returned.
@@ -173,11 +194,20 @@ type Queue interface {
 }
 
 // Backend is a job store in every role the service uses: the callers'
-// store, the worker's queue, the webhook outbox, and the queue monitor.
-// Both stores (memory and Supabase) are backends.
+// store, the worker's queue, the webhook outbox, the queue monitor, and
+// where the limits are kept. Both stores (memory and Supabase) are backends.
 type Backend interface {
 	Store
 	Queue
 	Outbox
 	Monitor
+	Settings
+}
+
+// Settings are the limits in force where jobs are stored (in the database
+// for Supabase, so that every path into the table meets them).
+type Settings interface {
+	// Configure puts l in force and returns the limits now in force.
+	// ErrForbidden without service authority.
+	Configure(ctx context.Context, l Limits) (Limits, error)
 }

@@ -206,10 +206,21 @@ func (s *Store) Stats(ctx context.Context, c report.Caller) (report.Stats, error
 	var st struct {
 		Total, Queued, Running, Succeeded, Failed, Cancelled int
 		AvgDurationMs                                        int64 `json:"avgDurationMs"`
+		Budget                                               struct {
+			DailyTokens *int64    `json:"daily_tokens"`
+			UsedTokens  int64     `json:"used_tokens"`
+			DailyCost   *float64  `json:"daily_cost"`
+			UsedCost    float64   `json:"used_cost"`
+			MaxQueued   int       `json:"max_queued"`
+			ResetsAt    time.Time `json:"resets_at"`
+		} `json:"budget"`
 	}
 	if err := s.rpc(ctx, who, "report_job_stats", actingFor(c, map[string]any{}), &st); err != nil {
 		return report.Stats{}, fmt.Errorf("job stats: %w", err)
 	}
+	b := st.Budget
 	return report.Stats{Total: st.Total, Queued: st.Queued, Running: st.Running, Succeeded: st.Succeeded,
-		Failed: st.Failed, Cancelled: st.Cancelled, AvgDuration: time.Duration(st.AvgDurationMs) * time.Millisecond}, nil
+		Failed: st.Failed, Cancelled: st.Cancelled, AvgDuration: time.Duration(st.AvgDurationMs) * time.Millisecond,
+		Budget: report.Budget{DailyTokens: deref64(b.DailyTokens), UsedTokens: b.UsedTokens, DailyCost: derefFloat(b.DailyCost),
+			UsedCost: b.UsedCost, MaxQueued: b.MaxQueued, ResetsAt: b.ResetsAt.UTC()}}, nil
 }

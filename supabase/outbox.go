@@ -33,6 +33,7 @@ type deliveryRow struct {
 	NextAttemptAt  time.Time             `json:"next_attempt_at"`
 	LeaseToken     *string               `json:"lease_token"`
 	LeaseExpiresAt *time.Time            `json:"lease_expires_at"`
+	LastAttemptAt  *time.Time            `json:"last_attempt_at"`
 	LastStatusCode *int                  `json:"last_status_code"`
 	LastError      *string               `json:"last_error"`
 	DeliveredAt    *time.Time            `json:"delivered_at"`
@@ -45,7 +46,8 @@ func (r deliveryRow) delivery() report.Delivery {
 		ID: r.ID, JobRowID: r.JobRowID, UserID: deref(r.UserID), JobID: r.JobID,
 		ReportType: r.ReportType, ReportID: r.ReportID, Endpoint: r.Endpoint, JobStatus: r.JobStatus,
 		Status: r.Status, Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt.UTC(),
-		LeaseToken: deref(r.LeaseToken), LeaseExpiresAt: utc(r.LeaseExpiresAt), LastError: deref(r.LastError),
+		LeaseToken: deref(r.LeaseToken), LeaseExpiresAt: utc(r.LeaseExpiresAt), LastAttemptAt: utc(r.LastAttemptAt),
+		LastError: deref(r.LastError),
 		DeliveredAt: utc(r.DeliveredAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 	if r.LastStatusCode != nil {
@@ -63,6 +65,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, r report.DeliveryClaim) ([]
 	args := map[string]any{
 		"p_worker": r.Worker, "p_limit": r.Limit,
 		"p_lease_seconds": int(r.Lease.Seconds() + 0.5), "p_max_attempts": r.MaxAttempts,
+		"p_per_user_per_minute": r.PerUserPerMinute,
 	}
 	var claimed []struct {
 		Delivery deliveryRow `json:"delivery"`

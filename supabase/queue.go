@@ -107,6 +107,7 @@ func (s *Store) Complete(ctx context.Context, l report.Lease, c report.Completio
 	args["p_result"] = c.Result
 	args["p_metadata"] = rawOrEmpty(c.Metadata)
 	args["p_attempt"] = rawOrEmpty(c.Attempt)
+	args["p_tokens"], args["p_cost"] = c.Spent.Tokens, c.Spent.Cost
 	if _, err := s.fenced(ctx, "complete_report_job", args); err != nil {
 		return fmt.Errorf("complete %s: %w", l.JobID, err)
 	}
@@ -121,6 +122,7 @@ func (s *Store) Fail(ctx context.Context, l report.Lease, f report.Failure) (rep
 	args["p_retry_after_ms"] = f.RetryAfter.Milliseconds()
 	args["p_charge_attempt"] = f.ChargeAttempt
 	args["p_attempt"] = rawOrEmpty(f.Attempt)
+	args["p_tokens"], args["p_cost"] = f.Spent.Tokens, f.Spent.Cost
 	st, err := s.fenced(ctx, "fail_report_job", args)
 	if err != nil {
 		return "", fmt.Errorf("fail %s: %w", l.JobID, err)

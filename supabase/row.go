@@ -101,3 +101,17 @@ func nullable(s string) *string {
 	}
 	return &s
 }
+
+func deref64(n *int64) int64 {
+	if n == nil {
+		return 0
+	}
+	return *n
+}
+
+func derefFloat(f *float64) float64 {
+	if f == nil {
+		return 0
+	}
+	return *f
+}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/polaris/reportd/report"
 )
@@ -122,6 +124,13 @@ func translate(e *APIError) error {
 		return public(report.ErrConflict, "A job with the same id already exists")
 	case e.Code == "23503":
 		return public(report.ErrInvalid, "summary_id does not refer to an existing summary")
+	case e.Code == "PT413" || (e.Code == "22023" && field(e) != ""):
+		// A limit the database enforces on every insert; the detail names
+		// the field (raised by report_jobs_enforce, written for users).
+		return &report.ValidationError{Fields: []report.FieldError{{Field: field(e), Message: e.Message}}, TooLarge: e.Code == "PT413"}
+	case e.Code == "PT429":
+		secs, _ := strconv.Atoi(fmt.Sprint(e.Hint))
+		return &report.LimitError{Message: e.Message, RetryAfter: time.Duration(secs) * time.Second}
 	case e.Code == "22023" || e.Code == "P0001":
 		return public(report.ErrInvalid, e.Message) // raised by our own functions, written for users
 	case strings.HasPrefix(e.Code, "22") || strings.HasPrefix(e.Code, "23"):
@@ -135,4 +144,10 @@ func translate(e *APIError) error {
 		return public(report.ErrUnavailable, "The job store is unavailable")
 	}
 	return e
+}
+
+// field is the request field an error's detail names ("" when none).
+func field(e *APIError) string {
+	f, _ := e.Details.(string)
+	return f
 }

@@ -43,6 +43,10 @@ type Config struct {
 	Batch        int           // deliveries claimed, and sent concurrently, per poll (8)
 	Lease        time.Duration // how long an attempt holds a delivery (Timeout + 20 s)
 	ID           string        // dispatcher id, stored as locked_by; generated when empty
+	// PerUserPerMinute bounds the attempts started per job owner per
+	// minute, across dispatchers (0: no bound): a user creating and
+	// cancelling jobs in a loop cannot flood the receiver.
+	PerUserPerMinute int
 	Client       *http.Client  // nil: one with Timeout that follows no redirects
 }
 
@@ -157,6 +161,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 func (d *Dispatcher) poll(ctx context.Context) int {
 	batch, err := d.outbox.ClaimDeliveries(ctx, report.DeliveryClaim{
 		Worker: d.cfg.ID, Limit: d.cfg.Batch, Lease: d.cfg.Lease, MaxAttempts: d.cfg.MaxRetries + 1,
+		PerUserPerMinute: d.cfg.PerUserPerMinute,
 	})
 	if err != nil {
 		if ctx.Err() == nil {

@@ -21,6 +21,10 @@ const (
 type envelope struct {
 	DeliveryID string `json:"delivery_id"`
 	Timestamp  int64  `json:"timestamp"` // Unix seconds when this attempt was sent
+	// UserID is the job's owner, signed with the rest: anyone can name any
+	// report_id or summary_id in a job, so the receiver checks that the
+	// report it updates belongs to this user.
+	UserID string `json:"user_id"`
 }
 
 // prelimPayload is the old prelim-report body.
@@ -55,7 +59,7 @@ func payload(d report.Delivery, sentAt time.Time) ([]byte, error) {
 	if d.Job == nil {
 		return nil, errNoJob
 	}
-	env := envelope{DeliveryID: d.ID, Timestamp: sentAt.Unix()}
+	env := envelope{DeliveryID: d.ID, Timestamp: sentAt.Unix(), UserID: d.Job.UserID}
 	if d.Endpoint == report.EndpointQuestionnaire {
 		return marshal(questionnaireBody(env, d))
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/polaris/reportd/logging"
@@ -27,11 +29,15 @@ func (w *Worker) run(ctx context.Context, job report.Job) {
 	timeout := w.timeoutFor(job.Model)
 	tr := newTracker(w.now, w.lengths.expected(job.Model, job.MaxTokens))
 
-	beats := w.startBeats(ctx, lease, tr, log)
-	genCtx, cancelGen := context.WithTimeout(ctx, timeout)
-	out, err := w.gen.Generate(genCtx, w.prompt(job), tr.add)
-	cancelGen()
-	beats.stop() // no progress write is in flight once it returns
+	var out report.Output
+	err := w.admissible(job)
+	if err == nil {
+		beats := w.startBeats(ctx, lease, tr, log)
+		genCtx, cancelGen := context.WithTimeout(ctx, timeout)
+		out, err = w.gen.Generate(genCtx, w.prompt(job), tr.add)
+		cancelGen()
+		beats.stop() // no progress write is in flight once it returns
+	}
 
 	if err == nil {
 		out, err = shapeOutput(job, out) // a JSON job's answer is checked before it is stored
@@ -50,7 +56,7 @@ func (w *Worker) run(ctx context.Context, job report.Job) {
 	case err == nil:
 		outcome = w.complete(ctx, job, lease, out, tr, elapsed, log)
 	default:
-		outcome = w.fail(ctx, job, lease, err, elapsed, timeout, log)
+		outcome = w.fail(ctx, job, lease, err, failed{elapsed: elapsed, timeout: timeout, spent: spent(out, tr)}, log)
 	}
 	w.cfg.Recorder.AttemptFinished(attemptStats(job, out, err, tr, elapsed, outcome))
 }
@@ -136,7 +142,8 @@ func (w *Worker) prompt(job report.Job) report.Prompt {
 func (w *Worker) complete(ctx context.Context, job report.Job, lease report.Lease, out report.Output, tr *tracker, elapsed time.Duration, log *slog.Logger) string {
 	meta := runMetadata(out, tr, elapsed)
 	err := w.persist(ctx, lease, func(ctx context.Context) error {
-		return w.queue.Complete(ctx, lease, report.Completion{Result: out.Text, Metadata: meta, Attempt: attemptDetails(out, elapsed)})
+		return w.queue.Complete(ctx, lease, report.Completion{Result: out.Text, Metadata: meta, Attempt: attemptDetails(out, elapsed),
+			Spent: spent(out, tr)})
 	})
 	switch {
 	case err == nil:
@@ -155,8 +162,15 @@ func (w *Worker) complete(ctx context.Context, job report.Job, lease report.Leas
 	}
 }
 
-func (w *Worker) fail(ctx context.Context, job report.Job, lease report.Lease, cause error, elapsed, timeout time.Duration, log *slog.Logger) string {
-	f := w.failure(job, cause, elapsed, timeout)
+// failed is what a failed attempt measured.
+type failed struct {
+	elapsed, timeout time.Duration
+	spent            report.Spent
+}
+
+func (w *Worker) fail(ctx context.Context, job report.Job, lease report.Lease, cause error, m failed, log *slog.Logger) string {
+	f := w.failure(job, cause, m.elapsed, m.timeout)
+	f.Spent = m.spent
 	var status report.Status
 	err := w.persist(ctx, lease, func(ctx context.Context) error {
 		var err error
@@ -201,6 +215,53 @@ func (w *Worker) release(ctx context.Context, lease report.Lease, log *slog.Logg
 	}
 	log.Info("job released for another worker")
 	return report.AttemptReleased
+}
+
+// admissible re-checks a claimed job before any provider call: its row may
+// have come by a path that did not apply this service's limits (an older
+// row, a database edited by hand). A job that fails the check fails at once,
+// with the reason, and costs nothing.
+func (w *Worker) admissible(job report.Job) error {
+	l := w.cfg.Limits
+	n := len([]rune(job.Prompt))
+	var msg string
+	switch {
+	case strings.TrimSpace(job.Prompt) == "":
+		msg = "The job has no prompt, so there is nothing to generate"
+	case l.MaxPromptChars > 0 && n > l.MaxPromptChars:
+		msg = fmt.Sprintf("The prompt is %d characters long; the limit is %d", n, l.MaxPromptChars)
+	case job.MaxTokens < 0 || (l.MaxTokens > 0 && job.MaxTokens > l.MaxTokens):
+		msg = fmt.Sprintf("max_tokens is %d; it must be between 1 and %d", job.MaxTokens, l.MaxTokens)
+	case w.cfg.Models != nil:
+		if _, err := w.cfg.Models.Resolve(job.Model, false); err != nil {
+			var pub *report.Error
+			if errors.As(err, &pub) {
+				msg = pub.Message
+			} else {
+				msg = fmt.Sprintf("The model %q cannot be used: %v", job.Model, err)
+			}
+		}
+	}
+	if msg == "" {
+		return nil
+	}
+	return &report.ProviderError{Provider: "reportd", Message: msg}
+}
+
+// spent is what an attempt cost: the provider's token count, else the
+// tokens counted from the stream; the provider's cost when it gave one.
+func spent(out report.Output, tr *tracker) report.Spent {
+	s := report.Spent{Tokens: int64(out.Usage.TotalTokens)}
+	if s.Tokens == 0 {
+		s.Tokens = int64(out.Usage.InputTokens + out.Usage.OutputTokens)
+	}
+	if s.Tokens == 0 {
+		s.Tokens = int64(tr.snapshot(false).Tokens)
+	}
+	if out.Usage.Cost != nil {
+		s.Cost = *out.Usage.Cost
+	}
+	return s
 }
 
 // attemptDetails is what the attempt's record keeps of a successful attempt.

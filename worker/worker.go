@@ -46,6 +46,10 @@ type Config struct {
 	Changes report.Changes
 	// Recorder hears of every attempt the worker finishes (optional; metrics).
 	Recorder report.AttemptRecorder
+	// Limits are re-checked on every claimed job before its provider is
+	// called; Models, when set, must know the job's model. Both optional.
+	Limits report.Limits
+	Models report.Models
 }
 
 func (c *Config) defaults() {

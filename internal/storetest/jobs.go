@@ -202,7 +202,13 @@ func testStats(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := report.Stats{Total: 4, Queued: 3, Cancelled: 1}
+	tomorrow := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	want := report.Stats{Total: 4, Queued: 3, Cancelled: 1,
+		Budget: report.Budget{MaxQueued: report.DefaultLimits.MaxQueuedPerUser, ResetsAt: tomorrow}}
+	if !st.Budget.ResetsAt.Equal(tomorrow) {
+		t.Fatalf("the budget resets at %s, want the next UTC midnight %s", st.Budget.ResetsAt, tomorrow)
+	}
+	st.Budget.ResetsAt = tomorrow
 	if st != want {
 		t.Fatalf("stats %+v, want %+v", st, want)
 	}
