@@ -54,7 +54,7 @@ func TestTranslate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := translate(decodeAPIError(tt.status, []byte(tt.body)))
 			for _, k := range kinds {
-				if got := errors.Is(err, k); got != (k == tt.kind) {
+				if got := errors.Is(err, k); got != errors.Is(tt.kind, k) {
 					t.Fatalf("errors.Is(err, %v) = %v for %v; want kind %v", k, got, err, tt.kind)
 				}
 			}
