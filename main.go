@@ -237,7 +237,7 @@ func apiDeps(cfg config.Config, store storage, models report.Models, notifier re
 		Store: store, Models: models, Notifier: notifier, Feed: hub, Maintenance: store, Deliveries: store, Verifier: v,
 		Limits: limits(cfg), MaxAttempts: cfg.Worker.MaxAttempts, MaxBody: sc.MaxBodyBytes,
 		CORSOrigins: sc.CORSOrigins, HSTSMaxAge: sc.HSTSMaxAge, Stop: stop, Log: log,
-		QuestionnaireModel: cfg.LLM.AnthropicModel,
+		QuestionnaireModel: cfg.LLM.QuestionnaireModel,
 		RateLimit:          handlers.RateLimit{PerSecond: sc.RateLimit.PerSecond, Burst: sc.RateLimit.Burst},
 		Streams:            handlers.Streams{Poll: sc.Streams.PollInterval, Heartbeat: sc.Streams.HeartbeatInterval},
 	}
