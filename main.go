@@ -124,7 +124,7 @@ func verifier(ctx context.Context, cfg config.Config, log *slog.Logger, stdout i
 
 func router(cfg config.Config) *llm.Router {
 	l := cfg.LLM
-	r := &llm.Router{DefaultModel: l.PerplexityModel, AnthropicModel: l.AnthropicModel, QuestionnaireModel: l.AnthropicModel,
+	r := &llm.Router{DefaultModel: l.PerplexityModel, AnthropicModel: l.AnthropicModel, QuestionnaireModel: l.QuestionnaireModel,
 		Demo: llm.Demo{Delay: l.DemoChunkDelay}}
 	if r.DefaultModel == "" {
 		r.DefaultModel = report.DefaultModel

@@ -123,6 +123,11 @@ type LLM struct {
 	Anthropic          Provider
 	AnthropicModel     string // what the model name "claude" means
 	AnthropicMaxTokens int    // max_tokens for Claude prompts that set none
+	// QuestionnaireModel is the model of questionnaire jobs that name none:
+	// QUESTIONNAIRE_MODEL, else ANTHROPIC_MODEL when set (the old route's
+	// questionnaire model, so its settings keep working); empty: the
+	// default model.
+	QuestionnaireModel string
 	Compatible         Provider
 	KeepReasoning      bool // keep removed <think> text in metadata.reasoning
 	DemoChunkDelay     time.Duration
@@ -267,6 +272,7 @@ func loadLLM(r *reader) LLM {
 		Anthropic:          loadProvider(r, "ANTHROPIC", "https://api.anthropic.com/v1/", 120*time.Second, stall, 16, "50/1m"),
 		AnthropicModel:     strings.ToLower(r.str("claude-sonnet-4-5", "ANTHROPIC_MODEL")),
 		AnthropicMaxTokens: r.integer("ANTHROPIC_MAX_TOKENS", 4000, 1, 1_000_000),
+		QuestionnaireModel: r.str("", "QUESTIONNAIRE_MODEL", "ANTHROPIC_MODEL"),
 		Compatible:         loadProvider(r, "LLM", "", 300*time.Second, 2*time.Minute, 4, "none"),
 		KeepReasoning:      r.boolean("KEEP_REASONING", false),
 		DemoChunkDelay:     r.duration("DEMO_CHUNK_DELAY", 100*time.Millisecond, 0, 10*time.Second),

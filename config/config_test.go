@@ -74,24 +74,43 @@ func TestSecretsNeverPrint(t *testing.T) {
 	}
 }
 
+// definition is one NAME=value line of .env.example.
+type definition struct {
+	name, value string
+	line        int
+}
+
+// envExample returns the variables .env.example defines, in order.
+func envExample(t *testing.T) []definition {
+	t.Helper()
+	f, err := os.Open("../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var defs []definition
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if name, value, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			defs = append(defs, definition{name: name, value: value, line: n})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return defs
+}
+
 // Every variable Load reads is documented in .env.example, and nothing
 // documented there is unknown to Load.
 func TestEnvExampleListsEveryVariable(t *testing.T) {
 	t.Parallel()
 	read := map[string]bool{}
 	_, _ = Load(func(k string) string { read[k] = true; return "" })
-	f, err := os.Open("../.env.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	documented := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if name, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			documented[name] = true
-		}
+	for _, d := range envExample(t) {
+		documented[d.name] = true
 	}
 	for name := range read {
 		if !documented[name] {
@@ -101,6 +120,63 @@ func TestEnvExampleListsEveryVariable(t *testing.T) {
 	for name := range documented {
 		if !read[name] {
 			t.Errorf("%s is in .env.example but never read", name)
+		}
+	}
+}
+
+// Sourced, a file that defines a variable twice keeps only the later value,
+// whatever the earlier one's comment says.
+func TestEnvExampleDefinesEachVariableOnce(t *testing.T) {
+	t.Parallel()
+	first := map[string]int{}
+	for _, d := range envExample(t) {
+		if line, seen := first[d.name]; seen {
+			t.Errorf("%s is defined twice, on lines %d and %d", d.name, line, d.line)
+			continue
+		}
+		first[d.name] = d.line
+	}
+}
+
+// .env.example, copied as it is, configures what its comments and the
+// defaults say.
+func TestEnvExampleLoads(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{}
+	for _, d := range envExample(t) {
+		vars[d.name] = d.value
+	}
+	c, err := Load(env(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LLM.AnthropicModel != "claude-sonnet-4-5" || c.LLM.QuestionnaireModel != "" {
+		t.Fatalf(`"claude" = %q, questionnaires = %q; want claude-sonnet-4-5 and the default model`,
+			c.LLM.AnthropicModel, c.LLM.QuestionnaireModel)
+	}
+}
+
+// Questionnaires use QUESTIONNAIRE_MODEL, else ANTHROPIC_MODEL as the old
+// route did, else the default model; ANTHROPIC_MODEL still names "claude".
+func TestQuestionnaireModel(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		vars                  map[string]string
+		claude, questionnaire string
+	}{
+		{nil, "claude-sonnet-4-5", ""},
+		{map[string]string{"ANTHROPIC_MODEL": "claude-opus-4-1"}, "claude-opus-4-1", "claude-opus-4-1"},
+		{map[string]string{"QUESTIONNAIRE_MODEL": "sonar-pro"}, "claude-sonnet-4-5", "sonar-pro"},
+		{map[string]string{"QUESTIONNAIRE_MODEL": "sonar-pro", "ANTHROPIC_MODEL": "claude-opus-4-1"}, "claude-opus-4-1", "sonar-pro"},
+	}
+	for _, tt := range tests {
+		c, err := Load(env(tt.vars))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.LLM.AnthropicModel != tt.claude || c.LLM.QuestionnaireModel != tt.questionnaire {
+			t.Errorf("%v: claude = %q, questionnaires = %q; want %q, %q",
+				tt.vars, c.LLM.AnthropicModel, c.LLM.QuestionnaireModel, tt.claude, tt.questionnaire)
 		}
 	}
 }

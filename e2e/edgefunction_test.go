@@ -71,7 +71,7 @@ func startEdgeFunction(t *testing.T, deno, reportdURL string) *proc {
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
-		<-p.done
+		<-p.done //nolint:errcheck // waiting for the exit; a killed process's status says nothing (staticcheck S1005 refuses `_ =` here)
 		if t.Failed() {
 			t.Logf("deno output:\n%s", p.output())
 		}

@@ -161,6 +161,31 @@ func deleteJob(t *testing.T, b *browser) {
 	b.waitFor("the statistics without it", `document.querySelector('[data-stat=cancelled]').textContent === '0'`, 10*time.Second)
 }
 
+// statsAfterDelete: the statistics tiles follow a deletion. The job is
+// final and the page freshly loaded before the delete, so no status change
+// is left to refresh them: only the deletion can.
+func statsAfterDelete(t *testing.T, s *site, b *browser) {
+	token := evalAs[string](b, `JSON.parse(localStorage.getItem('reportd.session')).access_token`)
+	r := call(t, "POST", s.front.URL+"/v1/jobs", token, map[string]any{"prompt": "A report to delete", "model": "demo", "max_tokens": 50})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	id := r.body["job_id"].(string)
+	b.run(chromedp.Navigate(s.front.URL + "/?before-delete"))
+	b.waitFor("the job to finish", rowJS(id)+`?.dataset.status === 'succeeded'`, 30*time.Second)
+	b.run(chromedp.Navigate(s.front.URL + "/?delete"))
+	tiles := func(total, succeeded string) string {
+		return fmt.Sprintf(`document.querySelector('[data-stat=total]').textContent === %q &&
+			document.querySelector('[data-stat=succeeded]').textContent === %q`, total, succeeded)
+	}
+	b.waitFor("the list and statistics with the job", rowJS(id)+` !== null && `+tiles("1", "1"), 15*time.Second)
+	b.click(`li[data-job-id="` + id + `"] button.delete`)
+	b.waitFor("the confirmation", `document.getElementById('confirm').open`, 5*time.Second)
+	b.click("#confirm-yes")
+	b.waitFor("the row gone", rowJS(id)+` === null`, 10*time.Second)
+	b.waitFor("the statistics without the job", tiles("0", "0"), 10*time.Second)
+}
+
 // clientModule runs reportd.js itself in the page: watchJob follows one job
 // to its end over the stream, then activeJobs, deleteJob and the error of
 // getJob for a deleted job.

@@ -140,6 +140,7 @@ func TestMonitorPage(t *testing.T) {
 			if s.auth != nil {
 				checkSessionRefresh(t, s)
 			}
+			t.Run("statistics follow a deletion", func(t *testing.T) { statsAfterDelete(t, s, b.on(t)) })
 			t.Run("load more", func(t *testing.T) { loadMore(t, s, b.on(t)) })
 			b.noPageErrors()
 		})

@@ -28,7 +28,7 @@ func build() (string, func(), error) {
 	cmd := exec.Command("go", "build", "-o", bin, "..")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("go build: %v\n%s", err, out)
+		return "", nil, fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	return bin, func() { os.RemoveAll(dir) }, nil
 }
@@ -84,7 +84,7 @@ func start(t *testing.T, env map[string]string, args ...string) *proc {
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
-		<-p.done
+		<-p.done //nolint:errcheck // waiting for the exit; a killed process's status says nothing (staticcheck S1005 refuses `_ =` here)
 		if t.Failed() {
 			t.Logf("reportd output:\n%s", p.output())
 		}

@@ -18,5 +18,5 @@ func OpenAPI() []byte { return openAPI }
 
 func openAPIDocument(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=300")
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSONCharsetUTF8, openAPI)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPI)
 }

@@ -163,7 +163,7 @@ func (g *Chat) request(p report.Prompt) openai.ChatCompletionRequest {
 	if g.cfg.MaxCompletionTokens || fixedSampling(p.Model) {
 		req.MaxCompletionTokens = limit
 	} else {
-		req.MaxTokens = limit
+		req.MaxTokens = limit //nolint:staticcheck // deprecated by OpenAI only; Perplexity, Anthropic and OpenAI-compatible servers read max_tokens
 	}
 	// Reasoning models fix their sampling: OpenAI answers 400 to any
 	// temperature but 1, and go-openai refuses the request before sending

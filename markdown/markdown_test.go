@@ -1,6 +1,7 @@
 package markdown
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -167,7 +168,7 @@ func checkMarkup(out string) error {
 	for {
 		switch z.Next() {
 		case html.ErrorToken:
-			if z.Err() == io.EOF {
+			if errors.Is(z.Err(), io.EOF) {
 				return nil
 			}
 			return z.Err()

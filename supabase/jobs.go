@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
-
-	postgrest "github.com/supabase-community/postgrest-go"
 
 	"github.com/polaris/reportd/report"
 )
@@ -51,26 +52,22 @@ func rawOrEmpty(m json.RawMessage) json.RawMessage {
 	return m
 }
 
-// scoped starts a query on report_jobs as the caller. Row-level security
-// scopes a user's queries; a service caller bypasses it, so its queries are
-// scoped to the named user explicitly.
-func (s *Store) scoped(c report.Caller, build func(*postgrest.QueryBuilder) *postgrest.FilterBuilder) (*postgrest.FilterBuilder, table, error) {
-	t, err := s.tableFor(c)
+// scoped returns the credentials and the first filter of a query on a
+// caller's rows. Row-level security scopes a user's queries; a service
+// caller bypasses it, so its queries are scoped to the named user explicitly.
+func (s *Store) scoped(c report.Caller) (credentials, url.Values, error) {
+	who, err := s.who(c)
 	if err != nil {
-		return nil, t, err
+		return credentials{}, nil, err
 	}
-	f := build(t.client.From("report_jobs"))
+	q := url.Values{}
 	if c.IsService() {
 		if c.UserID == "" {
-			return nil, t, report.Errorf(report.ErrInvalid, "a service caller must name the user it acts for")
+			return credentials{}, nil, report.Errorf(report.ErrInvalid, "a service caller must name the user it acts for")
 		}
-		f = f.Eq("user_id", c.UserID)
+		q.Set("user_id", "eq."+c.UserID)
 	}
-	return f, t, nil
-}
-
-func selectAll(q *postgrest.QueryBuilder) *postgrest.FilterBuilder {
-	return q.Select(columns, "", false)
+	return who, q, nil
 }
 
 // Get implements report.Store through get_report_job(), which runs as the
@@ -113,53 +110,65 @@ func (s *Store) Get(ctx context.Context, c report.Caller, jobID string) (report.
 
 // List implements report.Store with a table read under row-level security.
 func (s *Store) List(ctx context.Context, c report.Caller, flt report.Filter) ([]report.Job, error) {
-	f, t, err := s.scoped(c, selectAll)
+	who, q, err := s.scoped(c)
 	if err != nil {
 		return nil, err
 	}
-	f = applyFilter(f, flt)
+	q.Set("select", columns)
+	applyFilter(q, flt)
 	var rows []row
-	if _, err := f.ExecuteToWithContext(ctx, &rows); err != nil {
-		return nil, t.failure(ctx, "list jobs", err)
+	if err := s.do(ctx, who, request{method: http.MethodGet, path: "report_jobs", query: q}, &rows); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
 	}
 	return jobs(rows), nil
 }
 
-func applyFilter(f *postgrest.FilterBuilder, flt report.Filter) *postgrest.FilterBuilder {
+// applyFilter adds flt to q in PostgREST's syntax. Repeated keys are ANDed.
+func applyFilter(q url.Values, flt report.Filter) {
 	if len(flt.Statuses) > 0 {
 		statuses := make([]string, len(flt.Statuses))
 		for i, st := range flt.Statuses {
 			statuses[i] = string(st)
 		}
-		f = f.In("status", statuses)
+		q.Add("status", "in.("+strings.Join(statuses, ",")+")")
 	}
 	if flt.SummaryID != "" {
-		f = f.Eq("summary_id", flt.SummaryID)
+		q.Add("summary_id", "eq."+flt.SummaryID)
 	}
 	if len(flt.JobIDs) > 0 {
-		f = f.In("job_id", flt.JobIDs)
+		q.Add("job_id", "in.("+quotedList(flt.JobIDs)+")")
 	}
 	if flt.Model != "" {
-		f = f.Eq("model", flt.Model)
+		q.Add("model", "eq."+flt.Model)
 	}
 	if flt.CreatedBefore != nil {
-		f = f.Lt("created_at", stamp(*flt.CreatedBefore))
+		q.Add("created_at", "lt."+stamp(*flt.CreatedBefore))
 	}
 	if flt.CreatedAfter != nil {
-		f = f.Gt("created_at", stamp(*flt.CreatedAfter))
+		q.Add("created_at", "gt."+stamp(*flt.CreatedAfter))
 	}
 	if flt.UpdatedAfter != nil {
-		f = f.Gt("updated_at", stamp(*flt.UpdatedAfter))
+		q.Add("updated_at", "gt."+stamp(*flt.UpdatedAfter))
 	}
 	if a := flt.After; a != nil {
 		ts := strconv.Quote(stamp(a.CreatedAt))
-		f = f.Or(fmt.Sprintf("created_at.lt.%s,and(created_at.eq.%s,id.lt.%s)", ts, ts, a.ID), "")
+		q.Add("or", fmt.Sprintf("(created_at.lt.%s,and(created_at.eq.%s,id.lt.%s))", ts, ts, a.ID))
 	}
-	f = f.Order("created_at", &postgrest.OrderOpts{Ascending: false}).Order("id", &postgrest.OrderOpts{Ascending: false})
+	q.Set("order", "created_at.desc,id.desc")
 	if flt.Limit > 0 {
-		f = f.Limit(flt.Limit, "")
+		q.Set("limit", strconv.Itoa(flt.Limit))
 	}
-	return f
+}
+
+// quotedList writes values as the items of a PostgREST in.(...) filter,
+// each double-quoted (with " and \ escaped) so that a comma or a
+// parenthesis in a value cannot change the filter.
+func quotedList(values []string) string {
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+	}
+	return strings.Join(quoted, ",")
 }
 
 // stamp formats an instant as PostgREST filters expect it, at PostgreSQL's
@@ -179,17 +188,21 @@ func (s *Store) Cancel(ctx context.Context, c report.Caller, jobID string) (repo
 	return r.job(), nil
 }
 
-// Delete implements report.Store with a table delete under row-level security.
+// Delete implements report.Store with a table delete under row-level
+// security; the deleted rows come back to tell a delete from a miss.
 func (s *Store) Delete(ctx context.Context, c report.Caller, jobID string) error {
-	f, t, err := s.scoped(c, func(q *postgrest.QueryBuilder) *postgrest.FilterBuilder { return q.Delete("representation", "") })
+	who, q, err := s.scoped(c)
 	if err != nil {
 		return err
 	}
+	q.Set("job_id", "eq."+jobID)
+	q.Set("select", "id")
 	var rows []struct {
 		ID string `json:"id"`
 	}
-	if _, err := f.Eq("job_id", jobID).ExecuteToWithContext(ctx, &rows); err != nil {
-		return t.failure(ctx, "delete job", err)
+	r := request{method: http.MethodDelete, path: "report_jobs", query: q, prefer: "return=representation"}
+	if err := s.do(ctx, who, r, &rows); err != nil {
+		return fmt.Errorf("delete job: %w", err)
 	}
 	if len(rows) == 0 {
 		return report.Errorf(report.ErrNotFound, "Job not found")

@@ -3,9 +3,8 @@ package supabase
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
-
-	postgrest "github.com/supabase-community/postgrest-go"
 
 	"github.com/polaris/reportd/report"
 )
@@ -114,18 +113,16 @@ func (s *Store) JobDeliveries(ctx context.Context, c report.Caller, jobID string
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.tableFor(c)
+	who, q, err := s.scoped(c)
 	if err != nil {
 		return nil, err
 	}
-	f := t.client.From("report_job_deliveries").Select(deliveryColumns, "", false).Eq("job_row_id", job.ID)
-	if c.IsService() {
-		f = f.Eq("user_id", c.UserID) // the service bypasses RLS: scope to the named user
-	}
-	f = f.Order("created_at", &postgrest.OrderOpts{Ascending: true}).Order("id", &postgrest.OrderOpts{Ascending: true})
+	q.Set("select", deliveryColumns)
+	q.Set("job_row_id", "eq."+job.ID)
+	q.Set("order", "created_at.asc,id.asc")
 	var rows []deliveryRow
-	if _, err := f.ExecuteToWithContext(ctx, &rows); err != nil {
-		return nil, t.failure(ctx, "list deliveries", err)
+	if err := s.do(ctx, who, request{method: http.MethodGet, path: "report_job_deliveries", query: q}, &rows); err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
 	out := make([]report.Delivery, len(rows))
 	for i, r := range rows {

@@ -1,22 +1,19 @@
 // Package supabase is the job store over a Supabase project's Data API
-// (PostgREST). Caller operations run with a postgrest-go client built for
-// that request, carrying the caller's own JWT, so PostgreSQL's row-level
-// security decides what they see. Worker and maintenance operations use the
+// (PostgREST). A caller's requests carry the caller's own JWT, set on each
+// request and never on anything shared, so PostgreSQL's row-level security
+// decides what they see. Worker and maintenance operations use the
 // service-role key and the SQL functions in migrations/.
 package supabase
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
-
-	postgrest "github.com/supabase-community/postgrest-go"
 
 	"github.com/polaris/reportd/report"
 )
@@ -38,11 +35,10 @@ type Config struct {
 
 // Store implements report.Store and report.Queue over PostgREST.
 type Store struct {
-	restURL   string
-	anonKey   string
-	service   credentials
-	transport http.RoundTripper
-	http      *http.Client
+	restURL string
+	anonKey string
+	service credentials
+	http    *http.Client // shared by every caller; holds no caller's headers
 }
 
 var (
@@ -64,10 +60,9 @@ func New(cfg Config) (*Store, error) {
 		timeout = 30 * time.Second
 	}
 	s := &Store{
-		restURL:   strings.TrimRight(cfg.URL, "/") + "/rest/v1",
-		anonKey:   cfg.AnonKey,
-		transport: t,
-		http:      &http.Client{Transport: t, Timeout: timeout},
+		restURL: strings.TrimRight(cfg.URL, "/") + "/rest/v1",
+		anonKey: cfg.AnonKey,
+		http:    &http.Client{Transport: t, Timeout: timeout},
 	}
 	if cfg.ServiceKey != "" {
 		s.service = keyCredentials(cfg.ServiceKey)
@@ -106,87 +101,20 @@ func (s *Store) who(c report.Caller) (credentials, error) {
 	return credentials{apikey: s.anonKey, bearer: c.Token}, nil
 }
 
-// table is a postgrest-go client built for one request, with a recorder that
-// keeps the HTTP status and body of an error answer.
-type table struct {
-	client *postgrest.Client
-	rec    *recorder
-}
-
-// tableFor builds the per-request client. postgrest-go's SetAuthToken changes
-// headers shared by every request on a client, so a client is never shared
-// between callers; they share only the transport.
-func (s *Store) tableFor(c report.Caller) (table, error) {
-	who, err := s.who(c)
-	if err != nil {
-		return table{}, err
-	}
-	headers := map[string]string{"apikey": who.apikey, "X-Client-Info": clientInfo}
-	if who.bearer != "" {
-		headers["Authorization"] = "Bearer " + who.bearer
-	}
-	client := postgrest.NewClient(s.restURL, "public", headers)
-	if client.ClientError != nil {
-		return table{}, fmt.Errorf("postgrest client: %w", client.ClientError)
-	}
-	rec := &recorder{next: s.transport}
-	client.Transport.Parent = rec
-	return table{client: client, rec: rec}, nil
-}
-
-// failure turns a failed postgrest-go call into a domain error using what the
-// recorder saw, since postgrest-go itself keeps only "(code) message".
-func (t table) failure(ctx context.Context, what string, err error) error {
-	if t.rec.status != 0 {
-		return fmt.Errorf("%s: %w", what, translate(decodeAPIError(t.rec.status, t.rec.body)))
-	}
-	return unreachable(ctx, what, err)
-}
-
-// recorder is a RoundTripper that remembers the last error answer. It serves
-// one request at a time (one per-request client).
-type recorder struct {
-	next   http.RoundTripper
-	status int
-	body   []byte
-}
-
-// RoundTrip implements http.RoundTripper.
-func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := r.next.RoundTrip(req)
-	if err != nil || resp.StatusCode < 400 {
-		return resp, err
-	}
-	body, readErr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	resp.Body.Close()
-	if readErr != nil {
-		return nil, readErr
-	}
-	r.status, r.body = resp.StatusCode, body
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return resp, nil
-}
-
 // Ping checks that PostgREST and the database answer.
 func (s *Store) Ping(ctx context.Context) error {
 	who := s.service
 	if who.apikey == "" {
 		who = keyCredentials(s.anonKey)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.restURL+"/report_jobs?select=id&limit=0", nil)
+	err := s.do(ctx, who, request{method: http.MethodGet, path: "report_jobs",
+		query: url.Values{"select": {"id"}, "limit": {"0"}}}, nil)
+	var api *APIError
+	if errors.As(err, &api) && api.Status < 500 && api.Status != http.StatusNotFound {
+		return nil // an anon key may not read the table (401/403), but the database answered
+	}
 	if err != nil {
 		return fmt.Errorf("ping: %w", err)
-	}
-	who.apply(req.Header)
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return unreachable(ctx, "ping", err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	// An anon key may not read the table (401/403) but the database answered.
-	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("ping: %w", translate(decodeAPIError(resp.StatusCode, data)))
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 // DefaultText is the answer a script streams when its Text is empty.
 const DefaultText = "The quick brown fox jumps over the lazy dog."
 
-// BeforeHeaders, as Script.FaultAfter, makes the fault happen before the
+// BeforeHeaders is a Script.FaultAfter that makes the fault happen before the
 // status line is sent: a stall then holds the request without any response,
 // and a reset closes the connection before a single byte is written.
 const BeforeHeaders = -1

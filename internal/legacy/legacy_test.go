@@ -57,7 +57,7 @@ func seeds(t *testing.T) []uint64 {
 
 // fingerprint is what must survive the upgrade of one row unchanged.
 type fingerprint struct {
-	user, prompt, result, model, key string
+	user, prompt, result, model string
 }
 
 func fingerprints(ctx context.Context, db *pgxpool.Pool) (map[string]fingerprint, error) {

@@ -92,8 +92,7 @@ func startLocal(ctx context.Context, opts Options) (*Cluster, error) {
 	admin := srv.url("postgres", "", "postgres")
 	c := &Cluster{admin: admin.String(), local: srv}
 	if err := c.createDatabase(ctx, admin, opts.Database); err != nil {
-		srv.destroy()
-		return nil, err
+		return nil, errors.Join(err, srv.destroy())
 	}
 	return c, nil
 }

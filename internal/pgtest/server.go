@@ -57,12 +57,10 @@ func newServer(ctx context.Context, settings map[string]string) (*server, error)
 		return nil, err
 	}
 	if err := s.initdb(ctx); err != nil {
-		s.destroy()
-		return nil, err
+		return nil, errors.Join(err, s.destroy())
 	}
 	if err := s.startOnFreePort(ctx); err != nil {
-		s.destroy()
-		return nil, err
+		return nil, errors.Join(err, s.destroy())
 	}
 	s.startReaper()
 	return s, nil

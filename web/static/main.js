@@ -45,9 +45,12 @@ async function boot () {
   app.result = new ResultView(app)
   app.operator = new OperatorView(app)
   app.create.configure()
+  // The statistics count the user's jobs by status: re-read them whenever a
+  // count can change (a job appears or changes status, or is deleted).
   app.jobs.addEventListener('job', (e) => {
     if (/** @type {CustomEvent} */ (e).detail.statusChanged) app.stats.soon()
   })
+  app.jobs.addEventListener('removed', () => app.stats.soon())
   wireSignIn(app)
   await session.restore()
   session.addEventListener('change', (e) => onSession(app, /** @type {CustomEvent} */ (e).detail.userChanged))
@@ -77,7 +80,7 @@ function onSession (app, userChanged) {
     app.watch = app.client.watchJobs({
       onJob: (job) => app.jobs.upsert(job),
       onDeleted: (id) => app.jobs.remove(id),
-      onReset: () => app.jobs.reload(),
+      onReset: () => { app.jobs.reload(); app.stats.soon() }, // many jobs changed at once
       activeIds: () => app.jobs.activeIds(),
       onMode: (mode) => liveMode(mode)
     })

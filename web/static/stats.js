@@ -1,6 +1,7 @@
 // @ts-check
 // The statistics tiles and the active-jobs badge. They are re-read when a
-// job changes status (never on a timer), a few at a time.
+// count can change (a job appears, changes status or is deleted; main.js
+// says when), once for a burst of changes, never on a timer.
 import { byId, describe, duration } from './dom.js'
 
 export class StatsView {

@@ -1,11 +1,9 @@
 package supabase
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,10 +13,10 @@ import (
 )
 
 // APIError is an error answer from PostgREST (or the gateway in front of
-// it), with the HTTP status kept: postgrest-go's Rpc ignores the status and
-// its table calls flatten errors to a string.
+// it): the HTTP status and PostgREST's JSON body. It is the Cause of the
+// domain error translate makes of it, so logs keep the database's own text.
 type APIError struct {
-	Status  int
+	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Details any    `json:"details"` // a string, or an array for some PostgREST errors
@@ -37,69 +35,6 @@ func decodeAPIError(status int, body []byte) *APIError {
 		e.Message = http.StatusText(status)
 	}
 	return e
-}
-
-// credentials are the headers that say who a request is from.
-type credentials struct {
-	apikey string
-	bearer string // empty: no Authorization header
-}
-
-func (c credentials) apply(h http.Header) {
-	h.Set("apikey", c.apikey)
-	if c.bearer != "" {
-		h.Set("Authorization", "Bearer "+c.bearer)
-	}
-}
-
-// keyCredentials are the headers for acting with an API key alone. Legacy
-// keys are JWTs and go in both headers; the new sb_ keys go in apikey only
-// (Supabase rejects them in Authorization).
-func keyCredentials(key string) credentials {
-	if strings.HasPrefix(key, "sb_") {
-		return credentials{apikey: key}
-	}
-	return credentials{apikey: key, bearer: key}
-}
-
-// rpc calls a database function through POST /rest/v1/rpc/<fn> and decodes
-// its JSON answer into out (nil to ignore it). It maps every status: 200 and
-// 204 succeed, anything else becomes a domain error.
-func (s *Store) rpc(ctx context.Context, who credentials, fn string, args any, out any) error {
-	body, err := json.Marshal(args)
-	if err != nil {
-		return fmt.Errorf("rpc %s: encode arguments: %w", fn, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.restURL+"/rpc/"+fn, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("rpc %s: %w", fn, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("X-Client-Info", clientInfo)
-	who.apply(req.Header)
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return unreachable(ctx, fn, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return unreachable(ctx, fn, err)
-	}
-	switch {
-	case resp.StatusCode == http.StatusNoContent:
-		return nil
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		if out == nil {
-			return nil
-		}
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("rpc %s: decode answer: %w", fn, err)
-		}
-		return nil
-	}
-	return fmt.Errorf("rpc %s: %w", fn, translate(decodeAPIError(resp.StatusCode, data)))
 }
 
 // unreachable wraps a transport failure: the store is unavailable, unless the
