@@ -271,8 +271,8 @@ func exposure(cfg config.Config, log *slog.Logger) {
 		return
 	}
 	if !cfg.Supabase.Enabled() && !cfg.Supabase.JWTSecret.Set() {
-		log.Info("memory mode: tokens are signed with a key of this process, and the dev sign-in (POST /v1/dev/token) "+
-			"lets anyone who reaches it act as any user; it listens on "+cfg.Server.Addr+" (set ADDR to change that)")
+		log.Info("memory mode: tokens are signed with a key of this process, and the dev sign-in (POST /v1/dev/token) " +
+			"lets anyone who reaches it act as any user; it listens on " + cfg.Server.Addr + " (set ADDR to change that)")
 		return
 	}
 	if !cfg.Supabase.Enabled() {

@@ -184,6 +184,9 @@ func statsAfterDelete(t *testing.T, s *site, b *browser) {
 	b.click("#confirm-yes")
 	b.waitFor("the row gone", rowJS(id)+` === null`, 10*time.Second)
 	b.waitFor("the statistics without the job", tiles("0", "0"), 10*time.Second)
+	// The day's usage is shown with the statistics: the demo job's tokens
+	// stay counted after the job is gone.
+	b.waitFor("the budget line", `/^[1-9][0-9,.]* tokens used today \(no daily budget\)\. Up to 100 jobs may wait at once\.$/.test(document.getElementById('budget').textContent)`, 10*time.Second)
 }
 
 // clientModule runs reportd.js itself in the page: watchJob follows one job

@@ -38,7 +38,7 @@ func rateLimit(cfg RateLimit, now func() time.Time) echo.MiddlewareFunc {
 			}
 			if wait, ok := l.allow(key); !ok {
 				return &report.LimitError{RetryAfter: wait,
-					Message: fmt.Sprintf("rate limit exceeded, retry after %s", wait.Round(time.Second))}
+					Message: fmt.Sprintf("rate limit exceeded, retry after %ds", max(int(math.Ceil(wait.Seconds())), 1))}
 			}
 			return next(c)
 		}

@@ -159,7 +159,9 @@ func TestFollowJobSeesDeletionsMadeElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fl.Close()
-	next(t, fl)
+	if _, err := next(t, fl); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.store.Delete(context.Background(), u, j.JobID); err != nil { // not announced
 		t.Fatal(err)
 	}

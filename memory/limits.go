@@ -66,7 +66,7 @@ func spentUp(b report.Budget) bool {
 // enforce mirrors the report_jobs_enforce trigger (callers hold s.mu).
 func (s *Store) enforce(user string, in report.NewJob, now time.Time) error {
 	l := s.limits
-	field := func(name, format string, args ...any) error {
+	field := func(name, format string, args ...any) *report.ValidationError {
 		return &report.ValidationError{Fields: []report.FieldError{{Field: name, Message: fmt.Sprintf(format, args...)}}}
 	}
 	switch n := utf8.RuneCountInString(in.Prompt); {
@@ -75,7 +75,7 @@ func (s *Store) enforce(user string, in report.NewJob, now time.Time) error {
 	case n == 0:
 		return field("prompt", "prompt is required")
 	case l.MaxPromptChars > 0 && n > l.MaxPromptChars:
-		v := field("prompt", "prompt is %d characters long; the limit is %d", n, l.MaxPromptChars).(*report.ValidationError)
+		v := field("prompt", "prompt is %d characters long; the limit is %d", n, l.MaxPromptChars)
 		v.TooLarge = true
 		return v
 	case l.MaxTokens > 0 && in.MaxTokens > l.MaxTokens:
@@ -83,7 +83,7 @@ func (s *Store) enforce(user string, in report.NewJob, now time.Time) error {
 	case l.MaxAttempts > 0 && in.MaxAttempts > l.MaxAttempts:
 		return field("max_attempts", "max_attempts must be between 1 and %d", l.MaxAttempts)
 	case l.MaxMetadataBytes > 0 && len(in.Metadata) > l.MaxMetadataBytes:
-		v := field("metadata", "metadata is %d bytes; the limit is %d", len(in.Metadata), l.MaxMetadataBytes).(*report.ValidationError)
+		v := field("metadata", "metadata is %d bytes; the limit is %d", len(in.Metadata), l.MaxMetadataBytes)
 		v.TooLarge = true
 		return v
 	case l.MaxMetadataDepth > 0 && report.JSONDepth(in.Metadata) > l.MaxMetadataDepth:

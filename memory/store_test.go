@@ -27,6 +27,9 @@ func TestConformance(t *testing.T) {
 		Outbox:        s,
 		ShiftDelivery: s.shiftDelivery,
 		Monitor:       s,
+		SetBudget: func(_ *testing.T, u report.Caller, tokens int64, cost float64, queued int) {
+			s.SetBudget(u.UserID, tokens, cost, queued)
+		},
 	})
 }
 

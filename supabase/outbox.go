@@ -46,7 +46,7 @@ func (r deliveryRow) delivery() report.Delivery {
 		ReportType: r.ReportType, ReportID: r.ReportID, Endpoint: r.Endpoint, JobStatus: r.JobStatus,
 		Status: r.Status, Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt.UTC(),
 		LeaseToken: deref(r.LeaseToken), LeaseExpiresAt: utc(r.LeaseExpiresAt), LastAttemptAt: utc(r.LastAttemptAt),
-		LastError: deref(r.LastError),
+		LastError:   deref(r.LastError),
 		DeliveredAt: utc(r.DeliveredAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 	if r.LastStatusCode != nil {

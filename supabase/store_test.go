@@ -71,6 +71,15 @@ func TestConformance(t *testing.T) {
 			shiftRow(t, "report_job_deliveries", "id", id, column, d)
 		},
 		Monitor: s,
+		SetBudget: func(t *testing.T, u report.Caller, tokens int64, cost float64, queued int) {
+			_, err := project.DB.Exec(context.Background(), `insert into public.report_job_budgets
+				(user_id, daily_token_budget, daily_cost_budget, max_queued) values ($1, nullif($2, 0), nullif($3, 0), nullif($4, 0))
+				on conflict (user_id) do update set daily_token_budget = excluded.daily_token_budget,
+				daily_cost_budget = excluded.daily_cost_budget, max_queued = excluded.max_queued`, u.UserID, tokens, cost, queued)
+			if err != nil {
+				t.Fatal(err)
+			}
+		},
 	})
 }
 

@@ -47,7 +47,7 @@ type Config struct {
 	// minute, across dispatchers (0: no bound): a user creating and
 	// cancelling jobs in a loop cannot flood the receiver.
 	PerUserPerMinute int
-	Client       *http.Client  // nil: one with Timeout that follows no redirects
+	Client           *http.Client // nil: one with Timeout that follows no redirects
 }
 
 // NotConfigured is why deliveries are skipped on a service without

@@ -48,6 +48,8 @@ func TestReceiverVerifiesTheSignature(t *testing.T) {
 	case p["job_id"] != job.JobID, p["report_id"] != "r-17", p["report_type"] != "greeting",
 		p["research_report"] != "# Hello <team> & co", p["research_status"] != "completed", p["delivery_id"] != d.ID:
 		t.Fatalf("payload %s", got.body)
+	case p["user_id"] != job.UserID || job.UserID == "":
+		t.Fatalf("the signed payload does not name the job's owner %q: %s", job.UserID, got.body)
 	case meta["job_id"] != job.JobID || meta["model"] != "sonar" || meta["provider"] != "perplexity" || meta["team"] != "blue" || meta["completed_at"] == nil:
 		t.Fatalf("research_metadata %v", meta)
 	}

@@ -32,12 +32,16 @@ type Harness struct {
 	ShiftDelivery func(t *testing.T, deliveryID, column string, d time.Duration)
 	// Monitor reads the queue depth (its tests are skipped when nil).
 	Monitor report.Monitor
+	// SetBudget gives a user limits of their own (0: the default): tokens
+	// and cost per day, and waiting jobs.
+	SetBudget func(t *testing.T, user report.Caller, dailyTokens int64, dailyCost float64, maxQueued int)
 }
 
 // Run runs every conformance test against the harness.
 func Run(t *testing.T, h Harness) {
 	t.Run("jobs", func(t *testing.T) { runJobs(t, h) })
 	t.Run("queue", func(t *testing.T) { runQueue(t, h) })
+	t.Run("tenants", func(t *testing.T) { runTenants(t, h) })
 	if h.Outbox != nil {
 		t.Run("outbox", func(t *testing.T) { runOutbox(t, h) })
 	}

@@ -59,7 +59,7 @@ export interface ListOptions {
   cursor?: string
 }
 
-/** The old monitor's statistics of the caller's jobs. */
+/** The old monitor's statistics of the caller's jobs, and the caller's budget of the day. */
 export interface Stats {
   total: number
   queued: number
@@ -68,6 +68,19 @@ export interface Stats {
   failed: number
   cancelled: number
   avgDurationMs: number
+  budget: Budget
+}
+
+/** What the caller may spend in a UTC day (null: no such budget) and has spent today. */
+export interface Budget {
+  daily_tokens: number | null
+  used_tokens: number
+  daily_cost: number | null
+  used_cost: number
+  /** jobs the caller may have waiting at once */
+  max_queued: number
+  /** RFC 3339: the next UTC midnight */
+  resets_at: string
 }
 
 /** What the old useActiveJobs() hook returned. */

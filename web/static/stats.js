@@ -22,6 +22,7 @@ export class StatsView {
     this.generation++
     clearTimeout(this.timer)
     for (const dd of byId('tiles').querySelectorAll('dd')) dd.textContent = '–'
+    byId('budget').textContent = ''
     byId('active-badge').hidden = true
   }
 
@@ -35,6 +36,7 @@ export class StatsView {
         dd.textContent = key === 'avgDurationMs' ? duration(s[key]) : String(s[key])
       }
       byId('stats-error').textContent = ''
+      byId('budget').textContent = budgetText(s.budget)
       this.badge(s.queued + s.running)
     } catch (e) {
       if (gen === this.generation) byId('stats-error').textContent = `Could not load the statistics: ${describe(e)}`
@@ -48,4 +50,19 @@ export class StatsView {
     el.textContent = n === 0 ? 'No active jobs' : `${n} active job${n === 1 ? '' : 's'}`
     el.classList.toggle('busy', n > 0)
   }
+}
+
+/**
+ * What the caller spent today against their budget, in words.
+ * @param {import('./reportd').Budget} b
+ */
+export function budgetText (b) {
+  const n = new Intl.NumberFormat()
+  const resets = new Date(b.resets_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+  const tokens = b.daily_tokens == null
+    ? `${n.format(b.used_tokens)} tokens used today (no daily budget)`
+    : `${n.format(b.used_tokens)} of ${n.format(b.daily_tokens)} tokens used today`
+  const cost = b.daily_cost == null ? '' : `, cost ${b.used_cost.toFixed(2)} of ${b.daily_cost.toFixed(2)}`
+  const reset = b.daily_tokens == null && b.daily_cost == null ? '' : `; resets at ${resets}`
+  return `${tokens}${cost}${reset}. Up to ${n.format(b.max_queued)} jobs may wait at once.`
 }
