@@ -27,6 +27,13 @@ type bench struct {
 func startBench(t *testing.T, router *llm.Router, concurrency int) *bench {
 	t.Helper()
 	store := memory.New(nil)
+	// Some tests queue more jobs for their one user than a user may keep
+	// waiting by default.
+	limits := report.DefaultLimits
+	limits.MaxQueuedPerUser = 10_000
+	if _, err := store.Configure(t.Context(), limits); err != nil {
+		t.Fatal(err)
+	}
 	cfg := worker.Config{
 		Concurrency: concurrency, PollInterval: 20 * time.Millisecond, Lease: 5 * time.Second,
 		HeartbeatInterval: time.Second, ProgressInterval: 100 * time.Millisecond, PartialInterval: 200 * time.Millisecond,
