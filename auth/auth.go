@@ -79,6 +79,7 @@ type Verifier struct {
 	issuer      string
 	serviceKeys []string
 	secretKeys  [][sha256.Size]byte
+	recent      *recent
 }
 
 // New returns a verifier for cfg. ctx ends the JWKS refresher. A JWKS that
@@ -91,7 +92,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	v := &Verifier{secret: cfg.HS256Secret, issuer: cfg.Issuer, serviceKeys: cfg.ServiceKeys}
+	v := &Verifier{secret: cfg.HS256Secret, issuer: cfg.Issuer, serviceKeys: cfg.ServiceKeys, recent: newRecent(time.Now)}
 	if v.serviceKeys == nil {
 		v.serviceKeys = []string{LegacySecret}
 	}
@@ -152,18 +153,32 @@ func (v *Verifier) Verify(ctx context.Context, token string) (report.Caller, err
 	if len(token) > MaxTokenBytes {
 		return report.Caller{}, unauthenticated("the access token is too large")
 	}
-	if v.isSecretKey(token) {
+	h := sha256.Sum256([]byte(token))
+	if v.isSecretHash(h) {
 		return report.Caller{Role: report.RoleService}, nil
+	}
+	if c, ok := v.recent.get(h, func(kid string) bool { return v.jwks != nil && v.jwks.has(ctx, kid) }); ok {
+		return c, nil
 	}
 	var claims Claims
 	parsed, err := v.parser.ParseWithClaims(token, &claims, v.keyfunc(ctx))
 	if err != nil {
 		return report.Caller{}, &report.Error{Kind: report.ErrUnauthenticated, Message: reason(err), Cause: err}
 	}
+	var c report.Caller
 	if claims.Role == ServiceRole {
-		return v.service(parsed, claims)
+		c, err = v.service(parsed, claims)
+	} else {
+		c, err = v.user(token, claims)
 	}
-	return v.user(token, claims)
+	if err == nil {
+		kid := ""
+		if parsed.Method.Alg() != jwt.SigningMethodHS256.Alg() {
+			kid, _ = parsed.Header["kid"].(string)
+		}
+		v.recent.add(h, c, kid)
+	}
+	return c, err
 }
 
 func (v *Verifier) user(token string, claims Claims) (report.Caller, error) {
@@ -201,7 +216,10 @@ func (v *Verifier) service(t *jwt.Token, claims Claims) (report.Caller, error) {
 // isSecretKey compares in constant time; hashing first keeps the key's
 // length from showing in the timing too.
 func (v *Verifier) isSecretKey(s string) bool {
-	h := sha256.Sum256([]byte(s))
+	return v.isSecretHash(sha256.Sum256([]byte(s)))
+}
+
+func (v *Verifier) isSecretHash(h [sha256.Size]byte) bool {
 	found := 0
 	for _, k := range v.secretKeys {
 		found |= subtle.ConstantTimeCompare(h[:], k[:])

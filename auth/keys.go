@@ -57,6 +57,7 @@ type keySet struct {
 	url    string
 	client *http.Client
 	keys   keyfunc.Keyfunc
+	remote jwkset.Storage // the keys last fetched
 
 	mu        sync.Mutex
 	checkedAt time.Time
@@ -103,7 +104,13 @@ func newKeySet(ctx context.Context, cfg Config) (*keySet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: jwks: %w", err)
 	}
-	return &keySet{url: cfg.JWKSURL, client: client, keys: keys}, nil
+	return &keySet{url: cfg.JWKSURL, client: client, keys: keys, remote: remote}, nil
+}
+
+// has says whether the key is still in the set last fetched (never fetches).
+func (k *keySet) has(ctx context.Context, kid string) bool {
+	_, err := k.remote.KeyRead(ctx, kid)
+	return err == nil
 }
 
 // ready fetches the JWKS to see that it answers, at most once per

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -90,7 +91,7 @@ func (s *Store) enforce(user string, in report.NewJob, now time.Time) error {
 		return field("metadata", "metadata is nested more than %d levels deep", l.MaxMetadataDepth)
 	}
 	b := s.budget(user, now)
-	if queued := s.queuedOf(user, b.MaxQueued); b.MaxQueued > 0 && queued >= b.MaxQueued {
+	if queued := len(s.est.waiting[user]); b.MaxQueued > 0 && queued >= b.MaxQueued {
 		return &report.LimitError{RetryAfter: 30 * time.Second,
 			Message: fmt.Sprintf("You have %d jobs waiting; the limit is %d. Wait for some to finish, or cancel some.", queued, b.MaxQueued)}
 	}
@@ -99,20 +100,6 @@ func (s *Store) enforce(user string, in report.NewJob, now time.Time) error {
 			Message: fmt.Sprintf("Your daily budget is used up (%d tokens); it resets at %s", b.UsedTokens, b.ResetsAt.Format(time.RFC3339))}
 	}
 	return nil
-}
-
-// queuedOf counts a user's queued jobs, stopping at limit.
-func (s *Store) queuedOf(user string, limit int) int {
-	n := 0
-	for _, j := range s.active[user] {
-		if j.Status == report.StatusQueued {
-			n++
-			if limit > 0 && n >= limit {
-				break
-			}
-		}
-	}
-	return n
 }
 
 // recordUsage mirrors report_job_record_usage() (callers hold s.mu).
@@ -140,8 +127,9 @@ func (s *Store) failOverBudget(now time.Time) {
 		}
 		msg := fmt.Sprintf("Your daily budget is used up (%d of %d tokens); it resets at %s. Create the job again then.",
 			b.UsedTokens, b.DailyTokens, b.ResetsAt.Format(time.RFC3339))
-		for _, j := range s.active[k.user] {
-			if j.Status == report.StatusQueued && !j.RunAfter.After(now) {
+		// A copy: failing a job takes it out of est.waiting.
+		for _, j := range slices.Clone(s.est.waiting[k.user]) {
+			if !j.RunAfter.After(now) {
 				s.update(j, func(n *report.Job) {
 					n.Status, n.Percent, n.ETASeconds = report.StatusFailed, 100, nil
 					n.Error = &msg

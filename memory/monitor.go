@@ -11,28 +11,29 @@ var _ report.Monitor = (*Store)(nil)
 
 // QueueDepth implements report.Monitor, mirroring report_job_queue_depth().
 func (s *Store) QueueDepth(context.Context) (report.QueueDepth, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	now := s.now().UTC()
 	var d report.QueueDepth
 	var oldest *time.Time
-	for _, j := range s.jobs {
-		live := j.ExpiresAt == nil || j.ExpiresAt.After(now)
-		lapsed := j.LeaseExpiresAt == nil || j.LeaseExpiresAt.Before(now)
-		switch j.Status {
-		case report.StatusQueued:
+	// Only waiting and running jobs are read, not every stored one.
+	for _, queued := range s.est.waiting {
+		for _, j := range queued {
 			d.Queued++
-			if !j.RunAfter.After(now) && live {
+			if !j.RunAfter.After(now) && (j.ExpiresAt == nil || j.ExpiresAt.After(now)) {
 				d.Ready++
 				if oldest == nil || j.RunAfter.Before(*oldest) {
 					oldest = &j.RunAfter
 				}
 			}
-		case report.StatusRunning:
+		}
+	}
+	for _, running := range s.running {
+		for _, j := range running {
 			switch {
-			case !lapsed:
+			case j.LeaseExpiresAt != nil && !j.LeaseExpiresAt.Before(now):
 				d.Running++
-			case live:
+			case j.ExpiresAt == nil || j.ExpiresAt.After(now):
 				d.Expired++
 			}
 		}

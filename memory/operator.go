@@ -18,8 +18,8 @@ func (s *Store) OperatorStats(_ context.Context, c report.Caller, w report.Stats
 	if err := w.Check(); err != nil {
 		return report.OperatorStats{}, report.Errorf(report.ErrInvalid, "the statistics window is out of range")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	now := s.now().UTC()
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	from := today.AddDate(0, 0, -(w.Days - 1))

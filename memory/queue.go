@@ -23,33 +23,42 @@ func (s *Store) Claim(_ context.Context, r report.ClaimRequest) (report.Claimed,
 	s.failExhausted(now)
 	s.failOverBudget(now)
 
+	// Running jobs whose worker stopped renewing the lease come first, then
+	// waiting jobs in rounds across users: every user's oldest claimable
+	// job, then every user's second... Each user's waiting jobs are kept
+	// oldest first (est.waiting), so a claim reads at most as many of them
+	// as it may take, however many wait.
 	var rescue []*report.Job
+	busy := map[string]int{}
+	for user, jobs := range s.running {
+		for _, j := range jobs {
+			switch {
+			case j.LeaseExpiresAt != nil && !j.LeaseExpiresAt.Before(now):
+				busy[user]++
+			case j.ExpiresAt == nil || j.ExpiresAt.After(now):
+				rescue = append(rescue, j)
+			}
+		}
+	}
 	type round struct {
 		j *report.Job
 		n int
 	}
 	var rounds []round
-	for _, jobs := range s.active {
-		busy := 0
-		var queued []*report.Job
-		for _, j := range jobs {
-			live := j.ExpiresAt == nil || j.ExpiresAt.After(now)
-			switch {
-			case j.Status == report.StatusRunning && j.LeaseExpiresAt != nil && !j.LeaseExpiresAt.Before(now):
-				busy++
-			case j.Status == report.StatusRunning && live:
-				rescue = append(rescue, j)
-			case j.Status == report.StatusQueued && !j.RunAfter.After(now) && live:
-				queued = append(queued, j)
-			}
-		}
-		sort.Slice(queued, func(a, b int) bool { return older(queued[a], queued[b]) })
-		take := len(queued)
+	for user, queued := range s.est.waiting {
+		take := r.Limit
 		if r.PerUserLimit > 0 {
-			take = min(take, max(r.PerUserLimit-busy, 0))
+			take = min(take, max(r.PerUserLimit-busy[user], 0))
 		}
-		for i, j := range queued[:take] {
-			rounds = append(rounds, round{j, i + 1})
+		n := 0
+		for _, j := range queued {
+			if n == take {
+				break
+			}
+			if !j.RunAfter.After(now) && (j.ExpiresAt == nil || j.ExpiresAt.After(now)) {
+				n++
+				rounds = append(rounds, round{j, n})
+			}
 		}
 	}
 	sort.Slice(rescue, func(a, b int) bool { return older(rescue[a], rescue[b]) })
@@ -83,13 +92,13 @@ func older(a, b *report.Job) bool {
 // failExhausted fails running jobs whose lease expired with no attempts left.
 func (s *Store) failExhausted(now time.Time) {
 	var exhausted []*report.Job
-	for _, jobs := range s.active {
+	for _, jobs := range s.running {
 		for _, j := range jobs {
-			exhausted = append(exhausted, j) // filtered below; s.update changes s.active
+			exhausted = append(exhausted, j) // filtered below; s.update changes s.running
 		}
 	}
 	for _, j := range exhausted {
-		if j.Status != report.StatusRunning || (j.LeaseExpiresAt != nil && !j.LeaseExpiresAt.Before(now)) ||
+		if (j.LeaseExpiresAt != nil && !j.LeaseExpiresAt.Before(now)) ||
 			j.Attempts < j.MaxAttempts {
 			continue
 		}
@@ -312,6 +321,14 @@ func (s *Store) Cleanup(context.Context) (int, error) {
 		if expired || old {
 			s.remove(j)
 			n++
+		}
+	}
+	// Only today's usage counts against a budget; the memory store keeps
+	// no history of it.
+	today := now.Format(time.DateOnly)
+	for k := range s.usage {
+		if k.day < today {
+			delete(s.usage, k)
 		}
 	}
 	return n, nil

@@ -37,7 +37,7 @@ func TestConformance(t *testing.T) {
 func (s *Store) shift(t *testing.T, jobID, column string, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, ok := s.jobs[s.byJob[jobID]]
+	j, ok := s.byJob[jobID]
 	if !ok {
 		t.Fatalf("shift: no job %s", jobID)
 	}
@@ -50,6 +50,11 @@ func (s *Store) shift(t *testing.T, jobID, column string, d time.Duration) {
 	}
 	switch column {
 	case "created_at":
+		// A waiting job keeps its place in its owner's queue by age.
+		if j.Status == report.StatusQueued {
+			s.est.dequeue(j)
+			defer s.est.enqueue(j)
+		}
 		j.CreatedAt = j.CreatedAt.Add(d)
 	case "run_after":
 		j.RunAfter = j.RunAfter.Add(d)

@@ -553,35 +553,6 @@ begin
 end;
 $$;
 
--- One job of the caller with what a status read shows besides the row: the
--- estimated seconds until a queued job is done, and its attempts. Runs as
--- the caller (row-level security applies); a service caller names the user.
--- Returns null when the job is not the caller's.
-create or replace function public.get_report_job(p_job_id text, p_user_id uuid default null)
-returns jsonb
-language plpgsql
-stable
-set search_path = ''
-as $$
-declare
-  v_user uuid := public.report_job_actor(p_user_id);
-  v_job  public.report_jobs;
-begin
-  select * into v_job from public.report_jobs where job_id = p_job_id and user_id = v_user;
-  if not found then
-    return null;
-  end if;
-  return jsonb_build_object(
-    'job', to_jsonb(v_job),
-    'queue_eta_seconds', case when v_job.status = 'queued' and v_job.eta_seconds is null
-                              then public.report_job_queue_estimate(p_job_id, p_user_id) end,
-    'attempts', coalesce((
-      select jsonb_agg(jsonb_build_object('attempt', a.attempt, 'started_at', a.started_at, 'ended_at', a.ended_at,
-                                          'outcome', a.outcome, 'error', a.error, 'details', a.details) order by a.epoch)
-        from public.report_job_attempts a where a.job_row_id = v_job.id), '[]'::jsonb));
-end;
-$$;
-
 -- Who may call what: the worker's functions are service_role's alone.
 do $$
 declare
@@ -598,14 +569,9 @@ begin
     'public.complete_report_job(uuid, bigint, text, jsonb, jsonb, bigint, numeric)',
     'public.fail_report_job(uuid, bigint, text, boolean, integer, boolean, jsonb, bigint, numeric)',
     'public.release_report_job(uuid, bigint)',
-    'public.keep_partial_report_result(uuid, bigint, text)',
-    'public.get_report_job(text, uuid)'
+    'public.keep_partial_report_result(uuid, bigint, text)'
   ] loop
     execute format('revoke all on function %s from public, anon, authenticated, service_role', f);
-    if f = 'public.get_report_job(text, uuid)' then
-      execute format('grant execute on function %s to authenticated, service_role', f);
-    else
-      execute format('grant execute on function %s to service_role', f);
-    end if;
+    execute format('grant execute on function %s to service_role', f);
   end loop;
 end $$;

@@ -203,7 +203,10 @@ func checkFunctions(t *testing.T, conn *pgx.Conn) {
 	}
 	defer rows.Close()
 	callerFacing := []string{"create_report_job", "cancel_report_job", "report_job_stats", "report_job_actor",
-		"report_job_queue_estimate", "get_report_job"}
+		"get_report_job"}
+	// Status reads run as the caller, so that row-level security decides
+	// what they return.
+	invoker := []string{"get_report_job"}
 	triggers := []string{"report_jobs_touch", "report_jobs_guard", "report_jobs_enforce", "report_jobs_enqueue_delivery"}
 	// Helpers that read every user's rows for the functions above them (the
 	// limits of a user, a summary's owner): SECURITY DEFINER, and executable
@@ -237,6 +240,9 @@ func checkFunctions(t *testing.T, conn *pgx.Conn) {
 		}
 		if !service {
 			t.Errorf("service_role may not execute %s", sig)
+		}
+		if definer && slices.Contains(invoker, name) {
+			t.Errorf("%s is SECURITY DEFINER; it must run as its caller", sig)
 		}
 		if definer && !wantAuthed && !slices.Contains(definerHelpers, name) {
 			t.Errorf("%s is SECURITY DEFINER without being caller-facing", sig)

@@ -40,8 +40,7 @@ func DeliveryEndpoint(reportType string) (string, bool) {
 
 // ReportType is the job's metadata.report_type, lower-cased and trimmed.
 func (j Job) ReportType() string {
-	s, _ := j.MetadataMap()["report_type"].(string)
-	return strings.ToLower(strings.TrimSpace(s))
+	return strings.ToLower(strings.TrimSpace(j.MetadataString("report_type")))
 }
 
 // ReportID is the job's metadata.report_id as text (a number is written as

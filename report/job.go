@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 )
@@ -110,4 +111,24 @@ func (j Job) MetadataMap() map[string]any {
 		_ = json.Unmarshal(j.Metadata, &m)
 	}
 	return m
+}
+
+// MetadataString is the top-level metadata field key when it is a string,
+// else "". Every status read asks for report_type, and most metadata has
+// none: when the key's text is nowhere in the metadata and nothing in it is
+// escaped (an escaped key could spell it), the field cannot be there and
+// nothing is decoded.
+func (j Job) MetadataString(key string) string {
+	if !bytes.Contains(j.Metadata, []byte(key)) && bytes.IndexByte(j.Metadata, '\\') < 0 {
+		return ""
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(j.Metadata, &m) != nil {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(m[key], &s) != nil {
+		return ""
+	}
+	return s
 }

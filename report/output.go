@@ -15,7 +15,7 @@ func (j Job) ResponseFormat() string {
 	if j.IsQuestionnaire() {
 		return FormatJSON
 	}
-	if f, _ := j.MetadataMap()["response_format"].(string); strings.EqualFold(strings.TrimSpace(f), FormatJSON) {
+	if strings.EqualFold(strings.TrimSpace(j.MetadataString("response_format")), FormatJSON) {
 		return FormatJSON
 	}
 	return FormatText

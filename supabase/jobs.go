@@ -72,16 +72,17 @@ func (s *Store) scoped(c report.Caller) (credentials, url.Values, error) {
 
 // Get implements report.Store through get_report_job(), which runs as the
 // caller (row-level security applies) and answers in one round trip with
-// the row, a queued job's estimate and the attempts.
+// the row, the attempts and a queued job's place in its owner's queue; the
+// estimate combines that place with the instance's snapshot of the queue.
 func (s *Store) Get(ctx context.Context, c report.Caller, jobID string) (report.Job, error) {
 	who, err := s.who(c)
 	if err != nil {
 		return report.Job{}, err
 	}
 	var out *struct {
-		Job             row  `json:"job"`
-		QueueETASeconds *int `json:"queue_eta_seconds"`
-		Attempts        []struct {
+		Job      row  `json:"job"`
+		Rank     *int `json:"rank"`
+		Attempts []struct {
 			Attempt   int             `json:"attempt"`
 			StartedAt time.Time       `json:"started_at"`
 			EndedAt   *time.Time      `json:"ended_at"`
@@ -97,8 +98,13 @@ func (s *Store) Get(ctx context.Context, c report.Caller, jobID string) (report.
 		return report.Job{}, report.Errorf(report.ErrNotFound, "Job not found")
 	}
 	j := out.Job.job()
-	if j.ETASeconds == nil {
-		j.ETASeconds = out.QueueETASeconds
+	if j.Status == report.StatusQueued && j.ETASeconds == nil && out.Rank != nil {
+		snap := s.snapshots.get(ctx, s)
+		if snap.Lengths == nil { // no snapshot: only the owner's own jobs are known to be ahead
+			snap.Lengths = map[int]int{*out.Rank: 1}
+		}
+		eta := snap.Estimate(j, report.Place{Rank: *out.Rank}, time.Now())
+		j.ETASeconds = &eta
 	}
 	j.History = make([]report.AttemptRecord, len(out.Attempts))
 	for i, a := range out.Attempts {

@@ -31,14 +31,21 @@ type Config struct {
 	Timeout    time.Duration
 	// Transport is shared by every request; nil builds a tuned one.
 	Transport http.RoundTripper
+	// SnapshotMaxAge is how long a snapshot of the whole queue (what a
+	// queued job's estimate needs besides the job's own place) is reused,
+	// so that however many status reads an instance serves, it reads the
+	// snapshot at most once per SnapshotMaxAge. Default 1 s; negative: read
+	// it for every estimate (tests).
+	SnapshotMaxAge time.Duration
 }
 
 // Store implements report.Store and report.Queue over PostgREST.
 type Store struct {
-	restURL string
-	anonKey string
-	service credentials
-	http    *http.Client // shared by every caller; holds no caller's headers
+	restURL   string
+	anonKey   string
+	service   credentials
+	http      *http.Client // shared by every caller; holds no caller's headers
+	snapshots snapshots
 }
 
 var (
@@ -60,9 +67,13 @@ func New(cfg Config) (*Store, error) {
 		timeout = 30 * time.Second
 	}
 	s := &Store{
-		restURL: strings.TrimRight(cfg.URL, "/") + "/rest/v1",
-		anonKey: cfg.AnonKey,
-		http:    &http.Client{Transport: t, Timeout: timeout},
+		restURL:   strings.TrimRight(cfg.URL, "/") + "/rest/v1",
+		anonKey:   cfg.AnonKey,
+		http:      &http.Client{Transport: t, Timeout: timeout},
+		snapshots: snapshots{maxAge: cfg.SnapshotMaxAge},
+	}
+	if s.snapshots.maxAge == 0 {
+		s.snapshots.maxAge = time.Second
 	}
 	if cfg.ServiceKey != "" {
 		s.service = keyCredentials(cfg.ServiceKey)

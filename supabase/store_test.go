@@ -3,8 +3,10 @@ package supabase_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +23,10 @@ func TestMain(m *testing.M) { os.Exit(stack.Main(m, &project)) }
 
 func newStore(t *testing.T) *supabase.Store {
 	t.Helper()
-	s, err := supabase.New(supabase.Config{URL: project.URL, AnonKey: project.AnonKey, ServiceKey: project.ServiceKey})
+	// Estimates read the queue's snapshot every time: the tests change the
+	// queue between reads.
+	s, err := supabase.New(supabase.Config{URL: project.URL, AnonKey: project.AnonKey, ServiceKey: project.ServiceKey,
+		SnapshotMaxAge: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,4 +99,59 @@ func storeOf(t *testing.T, p *stack.Stack) *supabase.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// countingTransport counts requests by path.
+type countingTransport struct {
+	mu   sync.Mutex
+	hits map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.hits[r.URL.Path]++
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestStatusReadIsOneRoundTrip: reading a queued job, estimate included,
+// is one request to the Data API as the user; the queue's snapshot is read
+// once for the instance, not once per read.
+func TestStatusReadIsOneRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	counter := &countingTransport{hits: map[string]int{}}
+	s, err := supabase.New(supabase.Config{URL: project.URL, AnonKey: project.AnonKey, ServiceKey: project.ServiceKey,
+		Transport: counter, SnapshotMaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := newUser(t)
+	var jobs []report.Job
+	for i := range 3 {
+		j, _, err := s.Create(ctx, u, report.NewJob{JobID: fmt.Sprintf("job_1_roundtrip_%d_%s", i, u.UserID[:8]),
+			Prompt: "p", Model: "sonar", Temperature: 0.2, MaxTokens: 100, MaxAttempts: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, j)
+	}
+	counter.mu.Lock()
+	clear(counter.hits)
+	counter.mu.Unlock()
+	const reads = 10
+	for range reads {
+		got, err := s.Get(ctx, u, jobs[2].JobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ETASeconds == nil {
+			t.Fatal("a queued job was read without an estimate")
+		}
+	}
+	counter.mu.Lock()
+	defer counter.mu.Unlock()
+	want := map[string]int{"/rest/v1/rpc/get_report_job": reads, "/rest/v1/rpc/report_job_queue_snapshot": 1}
+	if fmt.Sprint(counter.hits) != fmt.Sprint(want) {
+		t.Fatalf("%d status reads made these requests: %v, want %v", reads, counter.hits, want)
+	}
 }

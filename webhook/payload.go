@@ -161,7 +161,7 @@ func summaryID(j report.Job) *string {
 	if j.SummaryID != "" {
 		return &j.SummaryID
 	}
-	if s, ok := j.MetadataMap()["summary_id"].(string); ok && s != "" {
+	if s := j.MetadataString("summary_id"); s != "" {
 		return &s
 	}
 	return nil

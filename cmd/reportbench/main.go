@@ -52,6 +52,10 @@ func run() error {
 	if *quick && !flagSet("soak") {
 		*soak = time.Minute
 	}
+	if *quick && !flagSet("out") {
+		// A smoke run's figures are not the recorded ones.
+		*out = filepath.Join(os.TempDir(), "reportbench-quick.json")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -80,6 +84,11 @@ func run() error {
 	printTable(results)
 	vs := verdicts(results)
 	printVerdicts(vs)
+	if missing := unjudged(vs); len(missing) > 0 {
+		fmt.Printf("\nNot judged in this run (their figures were not measured%s): %s\n",
+			map[bool]string{true: "; -quick measures smaller sizes and fewer rounds", false: ""}[*quick], strings.Join(missing, ", "))
+	}
+	fmt.Fprintf(os.Stderr, "results written to %s\n", *out)
 	return save(*out, results, vs, *runs, *quick, *soak, loadBefore)
 }
 

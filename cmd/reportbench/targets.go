@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/polaris/reportd/internal/bench"
 )
 
 // check is one measured figure held against a bound.
@@ -38,7 +40,35 @@ const (
 	scCapacity     = "1000 concurrent streaming jobs in one process (supabase)"
 	scCapacityMem  = "1000 concurrent streaming jobs in one process (memory)"
 	scReliability  = "reliability tests (R1-R4)"
+	scReadsMemory  = "status read vs store size (memory)"
+	scReadsPG      = "status read vs store size (supabase)"
 )
+
+// statusRatioChecks holds every size of the full run to half the empty
+// store's throughput.
+func statusRatioChecks() []check {
+	var cs []check
+	for _, sc := range []struct {
+		name, kind string
+	}{{scReadsMemory, "memory"}, {scReadsPG, "supabase"}} {
+		for _, n := range bench.StatusReadSizes(sc.kind, false) {
+			for _, job := range []string{"queued", "finished"} {
+				cs = append(cs, check{scenario: sc.name, metric: fmt.Sprintf("%s job ratio to empty, %s jobs", job, sizeName(n)), bound: 0.5})
+			}
+		}
+	}
+	return cs
+}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1_000_000:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1_000:
+		return fmt.Sprintf("%dk", n/1_000)
+	}
+	return fmt.Sprint(n)
+}
 
 func throughput(n int) string {
 	return fmt.Sprintf("engine throughput, %d worker instance(s) (supabase)", n)
@@ -91,6 +121,11 @@ var targets = []target{
 		{scenario: scCapacity, metric: "jobs in flight at once", bound: 1000},
 		{scenario: scCapacity, metric: "RSS with every job in flight (P8)", atMost: true, bound: 300},
 		{scenario: scCapacity, metric: "errors (failed create, failed or retried job, error log line)", atMost: true, bound: 0}}},
+	{"S1", "status read of a queued and a finished job as the store grows (memory: 1k, 100k, 1M jobs; PostgreSQL: 1k, 100k)",
+		"≥ 0.5 of the empty store's throughput at every size", statusRatioChecks()},
+	{"S2", "status read, memory store, 1M jobs stored", "≥ 10k req/s", []check{
+		{scenario: scReadsMemory, metric: "queued job, 1M jobs", bound: 10_000},
+		{scenario: scReadsMemory, metric: "finished job, 1M jobs", bound: 10_000}}},
 	{"R1", "worker killed (SIGKILL) mid-job", "runs again within lease + poll; one final result", []check{
 		{scenario: scReliability, metric: "R1 killed worker: second attempt started after the SIGKILL (lease 2 s, poll 100 ms)", atMost: true, bound: 2100},
 		{scenario: scReliability, metric: "tests failed", atMost: true, bound: 0}}},
@@ -144,6 +179,21 @@ func verdicts(rs []Result) []Verdict {
 		}
 		v.Measured = strings.Join(parts, "; ")
 		out = append(out, v)
+	}
+	return out
+}
+
+// unjudged lists the targets with no verdict in vs.
+func unjudged(vs []Verdict) []string {
+	var out []string
+	for _, t := range targets {
+		judged := false
+		for _, v := range vs {
+			judged = judged || v.ID == t.ID
+		}
+		if !judged {
+			out = append(out, t.ID)
+		}
 	}
 	return out
 }

@@ -31,6 +31,8 @@ func ExtraScenarios() []Scenario {
 		Capacity("memory", 1000, ""),
 		Capacity("supabase", 1000, ""),
 		Capacity("memory", 1000, "25"),
+		StatusReads("memory"),
+		StatusReads("supabase"),
 		Soak(),
 		Reliability(),
 	}
