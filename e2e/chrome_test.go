@@ -202,3 +202,15 @@ func (b *browser) click(selector string) {
 	b.t.Helper()
 	b.run(chromedp.Click(chromedp.CSS(selector), chromedp.NodeVisible))
 }
+
+// press clicks a button in a list that live updates keep re-laying out.
+// chromedp.Click aims the mouse at where the node was a moment earlier, so
+// a row that moves in between (a new job above it, a tile that wraps)
+// takes the click elsewhere; a DOM click reaches the button wherever it is.
+func (b *browser) press(selector string) {
+	b.t.Helper()
+	b.waitFor(selector+" to show", fmt.Sprintf(`document.querySelector(%q)?.checkVisibility()`, selector), 10*time.Second)
+	if !evalAs[bool](b, fmt.Sprintf(`(() => { const el = document.querySelector(%q); if (!el || el.disabled) return false; el.click(); return true })()`, selector)) {
+		b.t.Fatalf("%s is gone or disabled", selector)
+	}
+}

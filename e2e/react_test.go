@@ -180,7 +180,7 @@ func reactLiveProgress(t *testing.T, b *browser, svc *proc, api *front, token st
 func reactCancel(t *testing.T, b *browser, svc *proc, token string) {
 	id := createV1(t, svc.URL, token, "A long survey to stop halfway")
 	b.waitFor("the job to run", reactRow(id)+`?.dataset.status === 'running'`, 15*time.Second)
-	b.click(fmt.Sprintf(`li[data-job-id=%q] button.reportd-monitor__cancel`, id))
+	b.press(fmt.Sprintf(`li[data-job-id=%q] button.reportd-monitor__cancel`, id))
 	b.waitFor("the job shown cancelled", reactRow(id)+`.dataset.status === 'cancelled' && `+
 		reactRow(id)+`.querySelector('.reportd-monitor__status').textContent === 'Cancelled' && `+
 		reactRow(id)+`.querySelector('button.reportd-monitor__cancel') === null`, 10*time.Second)
