@@ -259,82 +259,101 @@ $$;
 -- never picked. SKIP LOCKED: concurrent claimers never wait for each other.
 create or replace function public.report_job_claim_candidates(p_limit integer, p_per_user_limit integer)
 returns uuid[]
-language sql
+language plpgsql
 set search_path = ''
+set plan_cache_mode = force_generic_plan
 as $$
+-- Planned once per session, not on every call: planning this query costs
+-- more than running it (a SQL function, or PL/pgSQL's custom plans, would
+-- plan it again each time). Its plan does not depend on the limits.
+declare
+  v_ids uuid[];
+begin
   with recursive users as (
-    (select j.user_id from public.report_jobs j
-      where j.status = 'queued' and j.user_id is not null
-      order by j.user_id limit 1)
-    union all
-    select (select j.user_id from public.report_jobs j
-             where j.status = 'queued' and j.user_id > u.user_id
-             order by j.user_id limit 1)
-      from users u
-     where u.user_id is not null
-  ),
-  busy as (
-    select user_id, count(*)::integer as n
-      from public.report_jobs
-     where p_per_user_limit > 0 and status = 'running' and lease_expires_at >= now()
-     group by user_id
-  ),
-  rescue as (
-    select j.id, 0::bigint as round, j.created_at
-      from public.report_jobs j
-     where j.status = 'running' and coalesce(j.lease_expires_at, '-infinity') < now()
-       and (j.expires_at is null or j.expires_at > now())
-     order by j.created_at, j.id
-     limit greatest(p_limit, 0)
-  ),
-  -- The users whose oldest claimable job waited longest: enough of them to
-  -- fill the claim even when some rows are locked by another claimer.
-  firsts as (
-    select u.user_id, f.created_at
-      from users u
-      cross join lateral (
-        select j.created_at from public.report_jobs j
-         where j.status = 'queued' and j.user_id = u.user_id
-           and j.run_after <= now() and (j.expires_at is null or j.expires_at > now())
-         order by j.created_at, j.id
-         limit 1
-      ) f
-     where u.user_id is not null
-     order by f.created_at, u.user_id
-     limit greatest(p_limit, 0) * 2 + 16
-  ),
-  rounds as (
-    select c.id, c.round, c.created_at
-      from firsts u
-      left join busy b on b.user_id = u.user_id
-      cross join lateral (
-        select j.id, j.created_at, row_number() over (order by j.created_at, j.id) as round
-          from public.report_jobs j
-         where j.status = 'queued' and j.user_id = u.user_id
-           and j.run_after <= now() and (j.expires_at is null or j.expires_at > now())
-           and not exists (select 1 from public.report_job_quarantine q where q.job_row_id = j.id)
-         order by j.created_at, j.id
-         limit case when p_per_user_limit > 0 then greatest(least(p_limit, p_per_user_limit - coalesce(b.n, 0)), 0)
-                    else greatest(p_limit, 0) end
-      ) c
-  ),
-  candidates as (
-    select * from rescue
-     where not exists (select 1 from public.report_job_quarantine q where q.job_row_id = rescue.id)
-    union all
-    select * from rounds
-  ),
-  picked as (
-    select j.id
-      from public.report_jobs j
-      join candidates c on c.id = j.id
-     where (j.status = 'queued' and j.run_after <= now())
-        or (j.status = 'running' and coalesce(j.lease_expires_at, '-infinity') < now())
-     order by c.round, c.created_at, j.id
-     limit greatest(p_limit, 0)
-     for update of j skip locked
-  )
-  select coalesce(array_agg(id), '{}') from picked;
+      (select j.user_id from public.report_jobs j
+        where j.status = 'queued' and j.user_id is not null
+        order by j.user_id limit 1)
+      union all
+      select (select j.user_id from public.report_jobs j
+               where j.status = 'queued' and j.user_id > u.user_id
+               order by j.user_id limit 1)
+        from users u
+       where u.user_id is not null
+    ),
+    busy as (
+      select user_id, count(*)::integer as n
+        from public.report_jobs
+       where p_per_user_limit > 0 and status = 'running' and lease_expires_at >= now()
+       group by user_id
+    ),
+    rescue as (
+      select j.id, 0::bigint as round, j.created_at
+        from public.report_jobs j
+       where j.status = 'running' and coalesce(j.lease_expires_at, '-infinity') < now()
+         and (j.expires_at is null or j.expires_at > now())
+       order by j.created_at, j.id
+       limit greatest(p_limit, 0)
+    ),
+    -- The users whose oldest claimable job waited longest: enough of them to
+    -- fill the claim even when some rows are locked by another claimer.
+    firsts as (
+      select u.user_id, f.created_at, row_number() over (order by f.created_at, u.user_id) as pos
+        from users u
+        cross join lateral (
+          select j.created_at from public.report_jobs j
+           where j.status = 'queued' and j.user_id = u.user_id
+             and j.run_after <= now() and (j.expires_at is null or j.expires_at > now())
+           order by j.created_at, j.id
+           limit 1
+        ) f
+       where u.user_id is not null
+       order by f.created_at, u.user_id
+       limit greatest(p_limit, 0) * 2 + 16
+    ),
+    -- Each of those users' oldest claimable jobs, numbered by round (the
+    -- numbering is outside the LIMIT: a window inside it would number every
+    -- waiting job of the user first).
+    rounds as (
+      select c.id, row_number() over (partition by u.user_id order by c.created_at, c.id) as round, c.created_at
+        from firsts u
+        left join busy b on b.user_id = u.user_id
+        cross join lateral (
+          select j.id, j.created_at
+            from public.report_jobs j
+           where j.status = 'queued' and j.user_id = u.user_id
+             and j.run_after <= now() and (j.expires_at is null or j.expires_at > now())
+             and not exists (select 1 from public.report_job_quarantine q where q.job_row_id = j.id)
+           order by j.created_at, j.id
+           limit case when p_per_user_limit > 0 then greatest(least(p_limit, p_per_user_limit - coalesce(b.n, 0)), 0)
+                      -- The first few users get slack: when one user's backlog is
+                      -- all there is, concurrent claimers would otherwise offer one
+                      -- another the same rows, find them locked and claim nothing.
+                      when u.pos <= 4 then greatest(p_limit, 0) * 4 + 16
+                      else greatest(p_limit, 0) end
+        ) c
+    ),
+    candidates as (
+      select * from rescue
+       where not exists (select 1 from public.report_job_quarantine q where q.job_row_id = rescue.id)
+      union all
+      select * from rounds
+    ),
+    -- The candidates in claim order, locked one by one through the primary
+    -- key (an array keeps the planner from hashing the whole table to join
+    -- a few dozen ids), skipping those another claimer holds.
+    picked as (
+      select j.id
+        from unnest(array(select c.id from candidates c order by c.round, c.created_at, c.id)) with ordinality as c(id, n)
+        join public.report_jobs j on j.id = c.id
+       where (j.status = 'queued' and j.run_after <= now())
+          or (j.status = 'running' and coalesce(j.lease_expires_at, '-infinity') < now())
+       order by c.n
+       limit greatest(p_limit, 0)
+       for update of j skip locked
+    )
+  select coalesce(array_agg(id), '{}') into v_ids from picked;
+  return v_ids;
+end;
 $$;
 
 -- Lease up to p_limit claimable jobs. Returns one JSON value per job:

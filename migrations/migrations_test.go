@@ -408,3 +408,66 @@ func TestNoSharedRoleSettings(t *testing.T) {
 		t.Fatalf("role settings after migrating: %v", settings)
 	}
 }
+
+// Claimers that run at the same time over one user's backlog each get a
+// full batch: the rows the first holds (locked, not yet committed) are
+// skipped, and the second finds others instead of nothing.
+func TestConcurrentClaimersShareOneBacklog(t *testing.T) {
+	t.Parallel()
+	conn := project(t)
+	ctx := context.Background()
+	user := "7d3c1f0e-5a8b-4c2d-9e6f-1a2b3c4d5e6f"
+	if _, err := conn.Exec(ctx, `insert into auth.users (id) values ($1)`, user); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `insert into public.report_jobs (job_id, user_id, model, prompt, created_at)
+		select 'job_1700000000000_c' || lpad(g::text, 7, '0'), $1, 'sonar', 'a backlog', now() - (100 - g) * interval '1 second'
+		  from generate_series(1, 100) g`, user); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(tx pgx.Tx, worker string) []string {
+		t.Helper()
+		if _, err := tx.Exec(ctx, `set local role service_role`); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := tx.Query(ctx, `select c->'job'->>'job_id' from public.claim_report_jobs($1, 16, 30) c where c ? 'job'`, worker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	var held []string
+	seen := map[string]bool{}
+	for i := range 4 { // four claimers, each holding its batch uncommitted
+		other, err := pgx.Connect(ctx, conn.Config().ConnString())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { other.Close(context.Background()) })
+		tx, err := other.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+		got := claim(tx, "claimer-"+string(rune('a'+i)))
+		if len(got) != 16 {
+			t.Fatalf("claimer %d got %d jobs while %d were held by the others; want 16", i+1, len(got), len(held))
+		}
+		for _, id := range got {
+			if seen[id] {
+				t.Fatalf("claimer %d was given %s, which another claimer holds", i+1, id)
+			}
+			seen[id] = true
+		}
+		held = append(held, got...)
+	}
+	sorted := slices.Clone(held)
+	slices.Sort(sorted)
+	if sorted[0] != "job_1700000000000_c0000001" || sorted[len(sorted)-1] != "job_1700000000000_c0000064" {
+		t.Errorf("the four claimers took %s … %s; want the oldest 64 jobs", sorted[0], sorted[len(sorted)-1])
+	}
+}

@@ -91,8 +91,11 @@ func overheadServer(ctx context.Context, env *Env, kind string) (srv *httptest.S
 	secret := []byte(benchSecret)
 	closeAll = func() {}
 	if kind == "memory" {
-		backend = memory.New(nil)
-		token, err = auth.MintUserToken(secret, uuid.NewString(), "bench@example.com", time.Hour, time.Now())
+		m := memory.New(nil)
+		backend = m
+		if _, err = m.Configure(ctx, benchLimits); err == nil {
+			token, err = auth.MintUserToken(secret, uuid.NewString(), "bench@example.com", time.Hour, time.Now())
+		}
 	} else {
 		var p *stack.Stack
 		if p, err = env.Project.Fork(ctx, stack.Options{MaxConns: 20}); err != nil {
@@ -101,7 +104,9 @@ func overheadServer(ctx context.Context, env *Env, kind string) (srv *httptest.S
 		closeAll = func() { p.Close() }
 		secret = p.JWTSecret
 		backend, _ = supabase.New(supabase.Config{URL: p.URL, AnonKey: p.AnonKey, ServiceKey: p.ServiceKey})
-		_, token, err = p.NewUser(ctx)
+		if _, err = p.DB.Exec(ctx, `update public.report_job_settings set max_queued_per_user = $1`, benchLimits.MaxQueuedPerUser); err == nil {
+			_, token, err = p.NewUser(ctx)
+		}
 	}
 	if err != nil {
 		closeAll()
@@ -116,7 +121,7 @@ func overheadServer(ctx context.Context, env *Env, kind string) (srv *httptest.S
 	models := &llm.Router{DefaultModel: "sonar", Perplexity: llm.NewPerplexity(llm.PerplexityAgent,
 		llm.ProviderConfig{BaseURL: "http://127.0.0.1:9", APIKey: "unused"})}
 	api := handlers.New(handlers.Deps{
-		Store: m.Wrap(timedStore{backend}), Models: models, Verifier: v, Limits: report.DefaultLimits, MaxAttempts: 3,
+		Store: m.Wrap(timedStore{backend}), Models: models, Verifier: v, Limits: benchLimits, MaxAttempts: 3,
 		HTTP: handlers.HTTP{MaxBody: 1 << 20, CORSOrigins: []string{"*"},
 			RateLimit: handlers.RateLimit{PerSecond: 100_000, Burst: 1_000_000}},
 		Log: logging.New(io.Discard, slog.LevelInfo), Requests: m,
